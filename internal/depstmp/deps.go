@@ -1,0 +1,21 @@
+package deps
+import (
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "github.com/prometheus/client_golang/prometheus/collectors/version"
+	_ "github.com/prometheus/alertmanager/template"
+	_ "github.com/prometheus/procfs"
+	_ "github.com/alecthomas/kingpin/v2"
+	_ "github.com/prometheus/exporter-toolkit/web"
+	_ "github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	_ "github.com/prometheus/common/promslog"
+	_ "github.com/prometheus/common/promslog/flag"
+	_ "github.com/prometheus/common/version"
+	_ "github.com/godbus/dbus/v5"
+	_ "github.com/mdlayher/netlink"
+	_ "github.com/prometheus-community/pro-bing"
+	_ "gopkg.in/yaml.v3"
+	_ "github.com/google/go-cmp/cmp"
+	_ "github.com/oschwald/maxminddb-golang/v2"
+	_ "github.com/maxmind/mmdbwriter"
+)
