@@ -1,0 +1,241 @@
+package blockstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/synguard/synguard/internal/prefix"
+)
+
+// Sources of a block.
+const (
+	SourceAlert  = "alert"
+	SourceManual = "manual"
+)
+
+// Lift reasons.
+const (
+	LiftExpired  = "expired"
+	LiftManual   = "manual"
+	LiftResolved = "resolved"
+	LiftPurged   = "purged"
+)
+
+// Block is one prefix the responder blocks or blocked.
+type Block struct {
+	Prefix netip.Prefix `json:"prefix"`
+	// Source is SourceAlert or SourceManual.
+	Source string `json:"source"`
+	// Reason is the alert's summary or the operator's words.
+	Reason string `json:"reason,omitempty"`
+	// Alert is the alertname that asked for the block.
+	Alert string `json:"alert,omitempty"`
+	// Since is when the current (or last) block began.
+	Since time.Time `json:"since"`
+	// Expiry is when it ends.
+	Expiry time.Time `json:"expiry"`
+	// Offences counts the blocks of this prefix still remembered.
+	Offences int `json:"offences"`
+	// Active means the block is wanted in firewalld.
+	Active bool `json:"active"`
+	// Installed means the prefix may be in firewalld because the responder
+	// put it there: it stays true after a lift until the removal succeeded,
+	// so a crash between the two never leaves an entry nobody owns.
+	Installed bool `json:"installed"`
+	// LastLifted and LiftReason describe how the last block ended.
+	LastLifted time.Time `json:"last_lifted,omitzero"`
+	LiftReason string    `json:"lift_reason,omitempty"`
+}
+
+// Owned reports whether the prefix may be in firewalld by the responder's
+// doing.
+func (b Block) Owned() bool { return b.Active || b.Installed }
+
+// Family returns "ipv4" or "ipv6".
+func (b Block) Family() string { return prefix.Family(b.Prefix.Addr()) }
+
+const fileVersion = 1
+
+type file struct {
+	Version int     `json:"version"`
+	Paused  bool    `json:"paused"`
+	Blocks  []Block `json:"blocks"`
+}
+
+// Store is the set of owned and remembered blocks. It is not safe for
+// concurrent use; its owner serialises access.
+type Store struct {
+	path   string
+	lock   *os.File
+	blocks map[netip.Prefix]Block
+	paused bool
+}
+
+// ErrLocked is returned by Open when another process holds the state file.
+var ErrLocked = errors.New("state file is in use by another synguard-responder")
+
+// Open takes an exclusive lock beside path (path + ".lock"), so two
+// responders, or the purge command and a running responder, never share a
+// state file, and loads the state. A missing file is an empty state; a file
+// that does not parse, or holds an invalid record, is an error.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open state lock: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("lock state file %s: %w", path, err)
+	}
+	s := &Store{path: path, lock: lock, blocks: map[netip.Prefix]Block{}}
+	if err := s.load(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) load() error {
+	b, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read state file: %w", err)
+	}
+	corrupt := func(format string, args ...any) error {
+		return fmt.Errorf("state file %s is corrupt (%s): refusing to start with no blocks, because the ones in firewalld could then never be lifted; "+
+			"repair it, or move it aside and remove the responder's entries from firewalld by hand", s.path, fmt.Sprintf(format, args...))
+	}
+	var f file
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return corrupt("%v", err)
+	}
+	if dec.More() {
+		return corrupt("trailing data after the state")
+	}
+	if f.Version != fileVersion {
+		return corrupt("version %d, this responder reads version %d", f.Version, fileVersion)
+	}
+	for i, blk := range f.Blocks {
+		c := prefix.Canonical(blk.Prefix)
+		if !c.IsValid() || c != blk.Prefix {
+			return corrupt("record %d: prefix %q is not canonical", i+1, blk.Prefix)
+		}
+		if _, dup := s.blocks[c]; dup {
+			return corrupt("record %d: prefix %s twice", i+1, c)
+		}
+		if blk.Active && blk.Expiry.IsZero() {
+			return corrupt("record %d: active block of %s without expiry", i+1, c)
+		}
+		s.blocks[c] = blk
+	}
+	s.paused = f.Paused
+	return nil
+}
+
+// Path returns the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close releases the lock.
+func (s *Store) Close() error { return s.lock.Close() }
+
+// Get returns the record of p.
+func (s *Store) Get(p netip.Prefix) (Block, bool) {
+	b, ok := s.blocks[p]
+	return b, ok
+}
+
+// Put stores b under its prefix, replacing any record of it.
+func (s *Store) Put(b Block) { s.blocks[b.Prefix] = b }
+
+// Delete forgets p.
+func (s *Store) Delete(p netip.Prefix) { delete(s.blocks, p) }
+
+// Len returns the number of records, lifted ones included.
+func (s *Store) Len() int { return len(s.blocks) }
+
+// Blocks returns every record sorted by prefix.
+func (s *Store) Blocks() []Block {
+	out := make([]Block, 0, len(s.blocks))
+	for _, b := range s.blocks {
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b Block) int { return comparePrefix(a.Prefix, b.Prefix) })
+	return out
+}
+
+// Each calls fn for every record in no order; fn must not modify the store.
+func (s *Store) Each(fn func(Block)) {
+	for _, b := range s.blocks {
+		fn(b)
+	}
+}
+
+// Paused returns the stored pause switch.
+func (s *Store) Paused() bool { return s.paused }
+
+// SetPaused sets the pause switch; Save persists it.
+func (s *Store) SetPaused(p bool) { s.paused = p }
+
+func comparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// Save writes the state crash-safely: temporary file, fsync, rename, fsync
+// of the directory.
+func (s *Store) Save() error {
+	data, err := json.Marshal(file{Version: fileVersion, Paused: s.paused, Blocks: s.Blocks()})
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	dir := filepath.Dir(s.path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(s.path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save state: fsync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("save state: open directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("save state: fsync directory: %w", err)
+	}
+	return nil
+}
