@@ -1,0 +1,159 @@
+package exporterconfig
+
+import (
+	"net/netip"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/synguard/synguard/internal/configfile"
+	"github.com/synguard/synguard/internal/prefix"
+	"github.com/synguard/synguard/internal/synrecv"
+)
+
+// MaxTopN bounds top_n: each prefix is a series, and Prometheus pays for
+// every one.
+const MaxTopN = 1000
+
+// Config is the exporter's configuration file. Each section belongs to one
+// collector; a new collector adds its own section here.
+type Config struct {
+	SynRecv SynRecv `yaml:"syn_recv"`
+}
+
+// SynRecv configures the SYN_RECV collector.
+type SynRecv struct {
+	// PrefixLengths groups sources by these lengths (default /27 and /64).
+	PrefixLengths prefix.Lengths `yaml:"prefix_lengths"`
+	// TopN prefixes per family get their own series (default 20).
+	TopN int `yaml:"top_n"`
+	// Allowlist holds sources never counted as attackers.
+	Allowlist PrefixList `yaml:"allowlist"`
+	// Ports, when set, limits counting to SYN_RECV sockets on these local ports.
+	Ports []Port `yaml:"ports"`
+}
+
+// Default returns the configuration used without a file.
+func Default() *Config {
+	return &Config{SynRecv: SynRecv{PrefixLengths: prefix.DefaultLengths, TopN: 20}}
+}
+
+// Load reads and validates the file at path. An empty path gives Default.
+func Load(path string) (*Config, error) {
+	c := Default()
+	if path == "" {
+		return c, nil
+	}
+	if err := configfile.Load(path, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// UnmarshalYAML sets defaults, decodes and validates the section, pointing
+// errors at the offending line.
+func (s *SynRecv) UnmarshalYAML(n *yaml.Node) error {
+	type plain SynRecv
+	p := plain(Default().SynRecv)
+	// A Decode inside UnmarshalYAML does not inherit the decoder's
+	// KnownFields, so unknown keys are refused here.
+	if err := knownKeys(n, p); err != nil {
+		return err
+	}
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	if err := p.PrefixLengths.Validate(); err != nil {
+		return configfile.Errorf(valueNode(n, "prefix_lengths"), "syn_recv.prefix_lengths: %v", err)
+	}
+	if p.TopN < 1 || p.TopN > MaxTopN {
+		return configfile.Errorf(valueNode(n, "top_n"), "syn_recv.top_n %d out of range 1..%d", p.TopN, MaxTopN)
+	}
+	*s = SynRecv(p)
+	return nil
+}
+
+// knownKeys refuses a key of mapping n that is not a yaml tag of v's struct.
+func knownKeys(n *yaml.Node, v any) error {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	t := reflect.TypeOf(v)
+	known := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		known[name] = true
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; !known[k.Value] {
+			return configfile.Errorf(k, "unknown field %q in syn_recv", k.Value)
+		}
+	}
+	return nil
+}
+
+// valueNode returns the value node of key in mapping n, or n itself.
+func valueNode(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1]
+			}
+		}
+	}
+	return n
+}
+
+// Options turns the section into the aggregation options.
+func (s SynRecv) Options() synrecv.Options {
+	o := synrecv.Options{
+		Lengths: s.PrefixLengths,
+		TopN:    s.TopN,
+		Allow:   prefix.NewSet(s.Allowlist...),
+	}
+	for _, p := range s.Ports {
+		o.Ports = append(o.Ports, uint16(p))
+	}
+	return o
+}
+
+// PrefixList is a list of prefixes (or bare addresses) in canonical form.
+type PrefixList []netip.Prefix
+
+// UnmarshalYAML parses each entry with prefix.Parse, naming the line of a
+// bad one.
+func (l *PrefixList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return configfile.Errorf(n, "expected a list of prefixes")
+	}
+	out := make(PrefixList, 0, len(n.Content))
+	for _, e := range n.Content {
+		if e.Kind != yaml.ScalarNode {
+			return configfile.Errorf(e, "expected a prefix such as 192.0.2.0/24")
+		}
+		p, err := prefix.Parse(e.Value)
+		if err != nil {
+			return configfile.Errorf(e, "%v", err)
+		}
+		out = append(out, p)
+	}
+	*l = out
+	return nil
+}
+
+// Port is a TCP port, 1..65535.
+type Port uint16
+
+// UnmarshalYAML refuses a port out of range.
+func (p *Port) UnmarshalYAML(n *yaml.Node) error {
+	var v int
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	if v < 1 || v > 65535 {
+		return configfile.Errorf(n, "port %d out of range 1..65535", v)
+	}
+	*p = Port(v)
+	return nil
+}
