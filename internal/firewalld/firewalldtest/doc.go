@@ -1,0 +1,17 @@
+// Package firewalldtest is a fake firewalld for tests that need neither root
+// nor a real firewalld: an in-memory model of the zone and ipset methods the
+// firewalld package calls, exported under firewalld's bus name on a private
+// dbus-daemon that Start runs for the test.
+//
+// The fake answers as firewalld 1.3.3 does (same error codes, host bits kept
+// as given in zone sources, overlapping ipset entries refused, runtime lost on
+// reload and restart), can fail any method with any code, emits Reloaded, and
+// can stop, crash and start again (dropping and retaking the bus name). A
+// crash keeps the blocked ranges in Blocked until the next reload, as the
+// stale nftables rules of a SIGKILLed firewalld do.
+//
+//	fake, addr := firewalldtest.Start(t)
+//	conn, _ := dbus.Connect(addr)
+//	c, _ := firewalld.New(conn, firewalld.Config{Mode: firewalld.ModeIPSet, AllowReload: true}, nil)
+//	fake.FailNext("ipset.setEntries", "COMMAND_FAILED", 1)
+package firewalldtest

@@ -1,0 +1,331 @@
+package firewalld
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/synguard/synguard/internal/prefix"
+)
+
+// store is one place prefixes live in firewalld: the zone's sources or one
+// ipset's entries, in the runtime or the permanent config. Its add and
+// remove treat firewalld's idempotency answers as success.
+type store struct {
+	desc    string // for logs and errors: "runtime zone drop"
+	family  string // "" for a zone (both families), else prefix.FamilyIPv4/6
+	nested  bool   // an ipset: firewalld refuses overlapping entries
+	list    func(context.Context) ([]string, error)
+	add     func(context.Context, string) error
+	remove  func(context.Context, string) error
+	replace func(context.Context, []string) error // ipsets only
+}
+
+// idempotent maps the given codes to success.
+func idempotent(err error, codes ...string) error {
+	for _, code := range codes {
+		if IsCode(err, code) {
+			return nil
+		}
+	}
+	return err
+}
+
+func (c *Client) zoneRuntime() *store {
+	zone := c.cfg.Zone
+	return &store{
+		desc: "runtime zone " + zone,
+		list: func(ctx context.Context) (out []string, err error) {
+			err = c.call(ctx, ObjectPath, InterfaceZone+".getSources", []any{&out}, zone)
+			return out, err
+		},
+		add: func(ctx context.Context, s string) error {
+			var z string
+			return idempotent(c.call(ctx, ObjectPath, InterfaceZone+".addSource", []any{&z}, zone, s), CodeZoneAlreadySet)
+		},
+		remove: func(ctx context.Context, s string) error {
+			var z string
+			return idempotent(c.call(ctx, ObjectPath, InterfaceZone+".removeSource", []any{&z}, zone, s), CodeUnknownSource, CodeNotEnabled)
+		},
+	}
+}
+
+func (c *Client) zonePermanent(path dbus.ObjectPath) *store {
+	return &store{
+		desc: "permanent zone " + c.cfg.Zone,
+		list: func(ctx context.Context) (out []string, err error) {
+			err = c.call(ctx, path, InterfaceConfigZone+".getSources", []any{&out})
+			return out, err
+		},
+		add: func(ctx context.Context, s string) error {
+			return idempotent(c.call(ctx, path, InterfaceConfigZone+".addSource", nil, s), CodeAlreadyEnabled)
+		},
+		remove: func(ctx context.Context, s string) error {
+			return idempotent(c.call(ctx, path, InterfaceConfigZone+".removeSource", nil, s), CodeNotEnabled)
+		},
+	}
+}
+
+func (c *Client) ipsetRuntime(fam string) *store {
+	name := c.setName(fam)
+	return &store{
+		desc: "runtime ipset " + name, family: fam, nested: true,
+		list: func(ctx context.Context) (out []string, err error) {
+			err = c.call(ctx, ObjectPath, InterfaceIPSet+".getEntries", []any{&out}, name)
+			return out, err
+		},
+		add: func(ctx context.Context, s string) error {
+			return idempotent(c.call(ctx, ObjectPath, InterfaceIPSet+".addEntry", nil, name, s), CodeAlreadyEnabled)
+		},
+		remove: func(ctx context.Context, s string) error {
+			return idempotent(c.call(ctx, ObjectPath, InterfaceIPSet+".removeEntry", nil, name, s), CodeNotEnabled)
+		},
+		replace: func(ctx context.Context, es []string) error {
+			return c.call(ctx, ObjectPath, InterfaceIPSet+".setEntries", nil, name, es)
+		},
+	}
+}
+
+func (c *Client) ipsetPermanent(fam string, path dbus.ObjectPath) *store {
+	name := c.setName(fam)
+	return &store{
+		desc: "permanent ipset " + name, family: fam, nested: true,
+		list: func(ctx context.Context) (out []string, err error) {
+			err = c.call(ctx, path, InterfaceConfigIPSet+".getEntries", []any{&out})
+			return out, err
+		},
+		add: func(ctx context.Context, s string) error {
+			return idempotent(c.call(ctx, path, InterfaceConfigIPSet+".addEntry", nil, s), CodeAlreadyEnabled)
+		},
+		remove: func(ctx context.Context, s string) error {
+			return idempotent(c.call(ctx, path, InterfaceConfigIPSet+".removeEntry", nil, s), CodeNotEnabled)
+		},
+		replace: func(ctx context.Context, es []string) error {
+			return c.call(ctx, path, InterfaceConfigIPSet+".setEntries", nil, es)
+		},
+	}
+}
+
+// stores returns every store the configuration keeps prefixes in, runtime
+// first, resolving permanent object paths once.
+func (c *Client) stores(ctx context.Context) ([]*store, error) {
+	if c.cfg.Mode == ModeZone {
+		sts := []*store{c.zoneRuntime()}
+		if c.cfg.Permanent {
+			p, err := c.configZone(ctx)
+			if err != nil {
+				return nil, err
+			}
+			sts = append(sts, c.zonePermanent(p))
+		}
+		return sts, nil
+	}
+	var sts []*store
+	for _, fam := range []string{prefix.FamilyIPv4, prefix.FamilyIPv6} {
+		sts = append(sts, c.ipsetRuntime(fam))
+		if c.cfg.Permanent {
+			p, err := c.configIPSet(ctx, c.setName(fam))
+			if err != nil {
+				return nil, err
+			}
+			if p == "" {
+				return nil, &Error{Op: "find ipset", Code: CodeInvalidIPSet, Message: fmt.Sprintf("permanent ipset %s does not exist: run Setup", c.setName(fam))}
+			}
+			sts = append(sts, c.ipsetPermanent(fam, p))
+		}
+	}
+	return sts, nil
+}
+
+// ofFamily returns the prefixes a store holds: all for a zone, one family
+// for an ipset.
+func (st *store) ofFamily(ps []netip.Prefix) []netip.Prefix {
+	if st.family == "" {
+		return ps
+	}
+	var out []netip.Prefix
+	for _, p := range ps {
+		if prefix.Family(p.Addr()) == st.family {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// contents is what a store holds: the canonical prefixes (an entry counts
+// only if firewalld's string is exactly the canonical form, as the Client
+// writes it; ipset entries are normalised by firewalld, so those are parsed)
+// and the rest, which is never touched.
+type contents struct {
+	prefixes map[netip.Prefix]string // prefix -> firewalld's string
+	other    []string
+}
+
+func (st *store) read(ctx context.Context) (contents, error) {
+	raw, err := st.list(ctx)
+	if err != nil {
+		return contents{}, fmt.Errorf("list %s: %w", st.desc, err)
+	}
+	ct := contents{prefixes: make(map[netip.Prefix]string, len(raw))}
+	for _, s := range raw {
+		p, ok := parseEntry(s, st.nested)
+		if !ok {
+			ct.other = append(ct.other, s)
+			continue
+		}
+		ct.prefixes[p] = s
+	}
+	return ct, nil
+}
+
+// parseEntry parses a zone source or ipset entry. A zone source counts only
+// in exact canonical form: firewalld keeps 198.51.100.33/27 as given, and
+// removing 198.51.100.32/27 would not remove it.
+func parseEntry(s string, normalised bool) (netip.Prefix, bool) {
+	var p netip.Prefix
+	if strings.Contains(s, "/") {
+		var err error
+		if p, err = netip.ParsePrefix(s); err != nil {
+			return netip.Prefix{}, false
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, false
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	cp := prefix.Canonical(p)
+	if !cp.IsValid() {
+		return netip.Prefix{}, false
+	}
+	if !normalised && cp.String() != s {
+		return netip.Prefix{}, false
+	}
+	return cp, true
+}
+
+// collapse returns ps sorted without duplicates and without any prefix that
+// lies inside another: firewalld refuses overlapping ipset entries, and the
+// outer entry blocks the inner range anyway.
+func collapse(ps []netip.Prefix) []netip.Prefix {
+	s := slices.Clone(ps)
+	slices.SortFunc(s, comparePrefix)
+	out := s[:0]
+	for _, p := range s {
+		if n := len(out); n > 0 && out[n-1].Bits() <= p.Bits() && out[n-1].Contains(p.Addr()) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// converge makes the store hold exactly target among its prefixes, keeping
+// the entries it cannot parse. Removals go first so that additions never
+// overlap a leaving entry. A large change to an ipset is one replace.
+func (st *store) converge(ctx context.Context, ct contents, target []netip.Prefix) (added, removed int, err error) {
+	want := make(map[netip.Prefix]struct{}, len(target))
+	var adds []netip.Prefix
+	for _, p := range target {
+		want[p] = struct{}{}
+		if _, ok := ct.prefixes[p]; !ok {
+			adds = append(adds, p)
+		}
+	}
+	var dels []string
+	for p, s := range ct.prefixes {
+		if _, ok := want[p]; !ok {
+			dels = append(dels, s)
+		}
+	}
+	if len(adds) == 0 && len(dels) == 0 {
+		return 0, 0, nil
+	}
+	if st.replace != nil && len(adds)+len(dels) > bulkThreshold {
+		es := make([]string, 0, len(target)+len(ct.other))
+		es = append(es, ct.other...)
+		for _, p := range target {
+			es = append(es, p.String())
+		}
+		if err := st.replace(ctx, es); err != nil {
+			return 0, 0, fmt.Errorf("set %d entries of %s: %w", len(es), st.desc, err)
+		}
+		return len(adds), len(dels), nil
+	}
+	slices.Sort(dels)
+	for _, s := range dels {
+		if err := st.remove(ctx, s); err != nil {
+			return added, removed, fmt.Errorf("remove %s from %s: %w", s, st.desc, err)
+		}
+		removed++
+	}
+	for _, p := range adds {
+		if err := st.add(ctx, p.String()); err != nil {
+			return added, removed, fmt.Errorf("add %s to %s: %w", p, st.desc, err)
+		}
+		added++
+	}
+	return added, removed, nil
+}
+
+// current returns the prefixes of ct as a slice.
+func (ct contents) current() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ct.prefixes))
+	for p := range ct.prefixes {
+		out = append(out, p)
+	}
+	return out
+}
+
+// targetAdd is the store's content after adding ps.
+func (st *store) targetAdd(ct contents, ps []netip.Prefix) []netip.Prefix {
+	t := append(ct.current(), ps...)
+	if st.nested {
+		return collapse(t)
+	}
+	return t
+}
+
+// targetRemove is the store's content after removing ps (exact entries).
+func (st *store) targetRemove(ct contents, ps []netip.Prefix) []netip.Prefix {
+	drop := make(map[netip.Prefix]struct{}, len(ps))
+	for _, p := range ps {
+		drop[p] = struct{}{}
+	}
+	var t []netip.Prefix
+	for p := range ct.prefixes {
+		if _, ok := drop[p]; !ok {
+			t = append(t, p)
+		}
+	}
+	return t
+}
+
+// targetSync keeps what is neither owned nor desired, drops owned prefixes
+// that are not desired and adds every desired one.
+func (st *store) targetSync(ct contents, desired, owned []netip.Prefix) []netip.Prefix {
+	want := make(map[netip.Prefix]struct{}, len(desired))
+	for _, p := range desired {
+		want[p] = struct{}{}
+	}
+	var gone []netip.Prefix
+	for _, p := range owned {
+		if _, ok := want[p]; !ok {
+			gone = append(gone, p)
+		}
+	}
+	return st.targetAdd(contents{prefixes: toMap(st.targetRemove(ct, gone))}, desired)
+}
+
+func toMap(ps []netip.Prefix) map[netip.Prefix]string {
+	m := make(map[netip.Prefix]string, len(ps))
+	for _, p := range ps {
+		m[p] = p.String()
+	}
+	return m
+}
