@@ -1,0 +1,161 @@
+package dashcheck
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The golden /metrics outputs of the two binaries: the only list of metric
+// names the checks accept. They are read from the real files, and the test
+// fails while either is missing.
+var goldens = []string{
+	"../../cmd/exporter/testdata/e2e-output.txt",
+	"../../cmd/responder/testdata/e2e-output.txt",
+}
+
+// synguard's dashboards select on job and host (host names the machine; the
+// exporter and responder on one host have different instances).
+var requiredMatchers = []string{"job", "host"}
+
+func loadCatalog(t *testing.T) Catalog {
+	t.Helper()
+	cat, err := LoadGolden(goldens...)
+	if err != nil {
+		t.Fatalf("the metric-name checks need both golden outputs: %v", err)
+	}
+	return cat
+}
+
+func glob(t *testing.T, pattern string) []string {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no files match %s (%v)", pattern, err)
+	}
+	return files
+}
+
+func TestDashboards(t *testing.T) {
+	cat := loadCatalog(t)
+	for _, path := range glob(t, "../../dashboards/*.json") {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			d, err := LoadDashboard(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range Lint(d, cat, requiredMatchers) {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+func TestRules(t *testing.T) {
+	cat := loadCatalog(t)
+	for _, path := range glob(t, "../../rules/*.yml") {
+		probs, err := LintRules(path, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range probs {
+			t.Error(p)
+		}
+	}
+	for _, path := range glob(t, "../../rules/tests/*.yml") {
+		probs, err := LintRuleTests(path, cat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range probs {
+			t.Error(p)
+		}
+	}
+}
+
+// TestGoldenMissing: a missing golden output is an error, never an empty
+// catalog that would let every name through.
+func TestGoldenMissing(t *testing.T) {
+	if _, err := LoadGolden("testdata/no-such-file.txt"); err == nil {
+		t.Fatal("LoadGolden of a missing file succeeded")
+	}
+}
+
+// TestLintFindsMistakes feeds the checks a dashboard and rules with one
+// mistake of each kind, against a small catalog, and wants each found.
+func TestLintFindsMistakes(t *testing.T) {
+	cat, err := LoadGolden("testdata/metrics.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadDashboard("testdata/bad-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(Lint(d, cat, requiredMatchers), "\n")
+	for _, want := range []string{
+		`datasource variable is "ds" labelled "DS" of type "prometheus"`,
+		`variable host: refresh is 1, want 2`,
+		`panel 2 "no unit": no unit`,
+		`panel 2 "no unit": id 2 already used by "rate over a gauge"`,
+		`unit "sekunden" is not a Grafana unit`,
+		`panel 4 "fixed datasource": does not use the datasource variable`,
+		`rate() over synguard_demo_sockets, a gauge: only counters go through rate()`,
+		`counter synguard_demo_events_total is not read through rate(), irate() or increase()`,
+		`metric synguard_demo_invented is not in the golden outputs: no binary emits it`,
+		`synguard_demo_sockets has no label "prefx" in the golden outputs`,
+		`rate(synguard_demo_events_total[...]) should use $__rate_interval`,
+		`selector synguard_demo_sockets lacks host=~"$host"`,
+		`parse PromQL "sum(synguard_demo_sockets"`,
+		`panel 7 "no description": no description`,
+		`deriv() over counter synguard_demo_events_total`,
+		`panel 9 "no queries": no queries`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lint did not report %q; it reported:\n%s", want, got)
+		}
+	}
+
+	probs, err := LintRules("testdata/bad-rules.yml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = strings.Join(probs, "\n")
+	for _, want := range []string{
+		`rule BlockAll: block alert aggregates the prefix label away`,
+		`rule BlockAll: block alert does not exclude prefix="other"`,
+		`rule NoRunbook: no runbook_url annotation`,
+		`rule NoRunbook: annotation description query: metric synguard_demo_nope is not in the golden outputs`,
+		`rule GaugeRate: rate() over synguard_demo_sockets, a gauge`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("rule lint did not report %q; it reported:\n%s", want, got)
+		}
+	}
+
+	probs, err = LintRuleTests("testdata/bad-rules.test.yml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = strings.Join(probs, "\n")
+	for _, want := range []string{
+		`metric synguard_demo_gone is not in the golden outputs`,
+		`synguard_demo_sockets has no label "prefx" in the golden outputs`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("rule test lint did not report %q; it reported:\n%s", want, got)
+		}
+	}
+}
+
+func TestSubstituteVariables(t *testing.T) {
+	for in, want := range map[string]string{
+		`rate(x{job=~"$job"}[$__rate_interval])`:      `rate(x{job=~"var"}[4321s])`,
+		`increase(x{host=~"${host}"}[$__range])`:      `increase(x{host=~"var"}[5m])`,
+		`sum(x{host=~"${host:regex}"}[${__interval}])`: `sum(x{host=~"var"}[5m])`,
+	} {
+		if got := SubstituteVariables(in); got != want {
+			t.Errorf("SubstituteVariables(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
