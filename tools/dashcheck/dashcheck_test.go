@@ -150,8 +150,8 @@ func TestLintFindsMistakes(t *testing.T) {
 
 func TestSubstituteVariables(t *testing.T) {
 	for in, want := range map[string]string{
-		`rate(x{job=~"$job"}[$__rate_interval])`:      `rate(x{job=~"var"}[4321s])`,
-		`increase(x{host=~"${host}"}[$__range])`:      `increase(x{host=~"var"}[5m])`,
+		`rate(x{job=~"$job"}[$__rate_interval])`:       `rate(x{job=~"var"}[4321s])`,
+		`increase(x{host=~"${host}"}[$__range])`:       `increase(x{host=~"var"}[5m])`,
 		`sum(x{host=~"${host:regex}"}[${__interval}])`: `sum(x{host=~"var"}[5m])`,
 	} {
 		if got := SubstituteVariables(in); got != want {
