@@ -1,0 +1,143 @@
+package probe
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/synguard/synguard/internal/configfile"
+)
+
+func decode(yml string) (Config, error) {
+	var c struct {
+		Probes Config `yaml:"probes"`
+	}
+	err := configfile.Decode("probes.yml", []byte(yml), &c)
+	return c.Probes, err
+}
+
+func TestConfigValid(t *testing.T) {
+	cfg, err := decode(`probes:
+  modules:
+    ping: {prober: icmp}
+    smtp_starttls:
+      prober: smtp
+      timeout: 3s
+      starttls: true
+      ehlo: probe.example.org
+    web:
+      prober: http
+      http:
+        valid_status_codes: [200, "3xx", "401-403"]
+        body_regexp: "ok"
+  targets:
+    - {module: ping, target: 192.0.2.1, interval: 10s}
+    - {module: smtp_starttls, target: "mail.example.org:25"}
+    - {module: web, target: "https://[2001:db8::1]:8443/health"}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Concurrency != DefaultConcurrency {
+		t.Errorf("concurrency = %d, want default %d", cfg.Concurrency, DefaultConcurrency)
+	}
+	if m := cfg.Modules["ping"]; m.Timeout != DefaultTimeout {
+		t.Errorf("default timeout = %s", m.Timeout)
+	}
+	if got := cfg.Targets[1].Interval; got != DefaultInterval {
+		t.Errorf("default interval = %s", got)
+	}
+	web := cfg.Modules["web"]
+	for code, want := range map[int]bool{200: true, 201: false, 302: true, 402: true, 404: false} {
+		if web.HTTP.ValidStatusCodes.Contains(code) != want {
+			t.Errorf("status %d accepted = %v, want %v", code, !want, want)
+		}
+	}
+	if !*web.HTTP.FollowRedirects || web.HTTP.Method != "GET" {
+		t.Errorf("http defaults: %+v", web.HTTP)
+	}
+	smtp := cfg.Modules["smtp_starttls"]
+	var sends []string
+	for _, s := range smtp.steps {
+		sends = append(sends, s.Send)
+	}
+	if got, want := strings.Join(sends, "|"), "|EHLO probe.example.org|STARTTLS|EHLO probe.example.org|QUIT"; got != want {
+		t.Errorf("smtp dialogue sends %q, want %q", got, want)
+	}
+	if smtp.Timeout != 3*time.Second {
+		t.Errorf("timeout = %s", smtp.Timeout)
+	}
+}
+
+// TestConfigInvalid: every mistake is refused with file, line and reason.
+func TestConfigInvalid(t *testing.T) {
+	missingCA := filepath.Join(t.TempDir(), "nope.pem")
+	notPEM := filepath.Join(t.TempDir(), "x.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const head = "probes:\n  modules:\n    tcp: {prober: tcp}\n"
+	tests := []struct{ name, in, want string }{
+		{"unknown module", head + "  targets:\n    - module: tpc\n      target: a:1\n",
+			`probes.yml:5: target "a:1" uses unknown module "tpc" (known: tcp)`},
+		{"unknown prober", "probes:\n  modules:\n    x:\n      prober: gopher\n",
+			`probes.yml:4: unknown prober "gopher" (known: icmp, tcp, smtp, pop3, ftp, http)`},
+		{"negative timeout", "probes:\n  modules:\n    x:\n      prober: tcp\n      timeout: -1s\n",
+			"probes.yml:5: timeout must be positive, got -1s"},
+		{"zero interval", head + "  targets:\n    - module: tcp\n      target: a:1\n      interval: 0s\n",
+			"probes.yml:7: interval must be positive, got 0s"},
+		{"interval below timeout", head + "  targets:\n    - module: tcp\n      target: a:1\n      interval: 1s\n",
+			`probes.yml:7: interval 1s is shorter than module "tcp"'s timeout 5s`},
+		{"bad regexp", "probes:\n  modules:\n    w:\n      prober: http\n      http:\n        body_regexp: \"(unclosed\"\n",
+			"probes.yml:6: regexp \"(unclosed\" does not compile: error parsing regexp: missing closing ): `(unclosed`"},
+		{"bad dialogue regexp", "probes:\n  modules:\n    w:\n      prober: tcp\n      dialogue:\n        - expect: \"[\"\n",
+			"probes.yml:6: regexp \"[\" does not compile: error parsing regexp: missing closing ]: `[`"},
+		{"target without port", head + "  targets:\n    - module: tcp\n      target: mail.example.org\n",
+			`probes.yml:6: tcp target "mail.example.org": want host:port ([v6]:port for IPv6): address mail.example.org: missing port in address`},
+		{"target bad port", head + "  targets:\n    - module: tcp\n      target: a:99999\n",
+			`probes.yml:6: tcp target "a:99999": port "99999" is not a number in 1..65535`},
+		{"icmp target with port", "probes:\n  modules:\n    p: {prober: icmp}\n  targets:\n    - {module: p, target: \"192.0.2.1:7\"}\n",
+			`probes.yml:5: icmp target "192.0.2.1:7" is not a host name or IP address (no port, no URL)`},
+		{"http target not url", "probes:\n  modules:\n    w: {prober: http}\n  targets:\n    - {module: w, target: \"example.org\"}\n",
+			`probes.yml:5: http target "example.org" needs an http:// or https:// URL`},
+		{"bad host", head + "  targets:\n    - {module: tcp, target: \"bad host!:25\"}\n",
+			`probes.yml:5: tcp target "bad host!:25": "bad host!" is not a host name or IP address`},
+		{"duplicate target", head + "  targets:\n    - {module: tcp, target: \"a:1\"}\n    - {module: tcp, target: \"a:1\"}\n",
+			`probes.yml:6: target "a:1" with module "tcp" is listed twice`},
+		{"unknown field", "probes:\n  modules:\n    x:\n      prober: tcp\n      timout: 1s\n",
+			"probes.yml:5: field timout not found in type probe.Module"},
+		{"unknown nested field", "probes:\n  modules:\n    x:\n      prober: http\n      http:\n        status: [200]\n",
+			"probes.yml:6: field status not found in type HTTPOptions"},
+		{"unknown target field", head + "  targets:\n    - {module: tcp, target: \"a:1\", every: 5s}\n",
+			"probes.yml:5: field every not found in type probe.Target"},
+		{"option of another prober", "probes:\n  modules:\n    x:\n      prober: http\n      starttls: true\n",
+			"probes.yml:5: starttls does not apply to prober http (only smtp, pop3, ftp; a tcp dialogue has starttls steps)"},
+		{"tls and starttls", "probes:\n  modules:\n    x:\n      prober: smtp\n      tls: true\n      starttls: true\n",
+			"probes.yml:6: tls (implicit TLS) and starttls exclude each other"},
+		{"bad status code", "probes:\n  modules:\n    x:\n      prober: http\n      http:\n        valid_status_codes: [200, 700]\n",
+			`probes.yml:6: status code "700" is not a code, "Nxx" or "A-B" between 100 and 599`},
+		{"empty step", "probes:\n  modules:\n    x:\n      prober: tcp\n      dialogue:\n        - {}\n",
+			"probes.yml:6: dialogue step needs send, expect or starttls"},
+		{"send with newline", "probes:\n  modules:\n    x:\n      prober: tcp\n      dialogue:\n        - send: \"a\\r\\nb\"\n",
+			"probes.yml:6: send is one line: CRLF is added, do not include line breaks"},
+		{"missing ca file", "probes:\n  modules:\n    x:\n      prober: tcp\n      tls_config:\n        ca_file: " + missingCA + "\n",
+			"probes.yml:6: read ca_file: open " + missingCA + ": no such file or directory"},
+		{"ca file not pem", "probes:\n  modules:\n    x:\n      prober: tcp\n      tls_config:\n        ca_file: " + notPEM + "\n",
+			"probes.yml:6: ca_file " + notPEM + " holds no PEM certificate"},
+		{"negative concurrency", "probes:\n  concurrency: -1\n", "probes.yml:2: concurrency must not be negative, got -1"},
+		{"bad ip_protocol", "probes:\n  modules:\n    x:\n      prober: icmp\n      ip_protocol: ipv4\n",
+			`probes.yml:5: ip_protocol must be ip4 or ip6, got "ipv4"`},
+		{"ftp login without user", "probes:\n  modules:\n    x:\n      prober: ftp\n      ftp_login: {password: x}\n",
+			`probes.yml:5: ftp_login needs a username ("anonymous" for anonymous FTP)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decode(tt.in)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("error = %v\n want %s", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,16 @@
+// Package probe checks that the services a host offers still answer: ICMP
+// echo, TCP connect (optionally TLS), SMTP, POP3 and FTP dialogues, and HTTP(S)
+// requests.
+//
+// A Config names modules (how to probe) and targets (what to probe, with which
+// module, how often). A Scheduler probes every target in the background on its
+// own jittered interval, with bounded concurrency and a hard per-probe
+// timeout, and keeps the last result of each; its Collector turns those
+// results into metrics at scrape time, so a scrape never waits on a slow or
+// dead service. Handler serves /probe?module=&target= for operators who drive
+// targets from Prometheus relabeling, as blackbox_exporter does.
+//
+// SMTP, POP3 and FTP are not hand-written clients: each is a list of
+// expect/send/starttls steps (see Step) run by one dialogue engine, and a tcp
+// module may carry its own list for any other line-based protocol.
+package probe
