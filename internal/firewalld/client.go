@@ -15,6 +15,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/synguard/synguard/internal/conntrack"
 	"github.com/synguard/synguard/internal/prefix"
 )
 
@@ -79,6 +80,18 @@ type Config struct {
 	// CallTimeout bounds each D-Bus call whose context has no deadline;
 	// DefaultCallTimeout when zero.
 	CallTimeout time.Duration
+	// KeepConnections leaves established connections of a blocked prefix
+	// alone. By default, once a block is in place, the Client deletes the
+	// conntrack entries of its answered connections: firewalld accepts
+	// packets of established connections before any zone sees them, so a
+	// block alone stops new connections only. Cutting needs CAP_NET_ADMIN;
+	// a failure is logged and does not undo the block.
+	KeepConnections bool
+	// ConntrackNetns is the network namespace (a path such as
+	// /run/netns/NAME) whose connections to cut; empty means the caller's
+	// own, where firewalld filters. Labs that run firewalld in a namespace
+	// of its own set it.
+	ConntrackNetns string
 }
 
 // Client talks to firewalld over one D-Bus connection. It is safe for
@@ -171,6 +184,23 @@ func validIPSetName(n string) bool {
 		}
 	}
 	return true
+}
+
+// cutConnections deletes the conntrack entries of ps's established
+// connections (see Config.KeepConnections), logging the outcome.
+func (c *Client) cutConnections(ps []netip.Prefix) {
+	if c.cfg.KeepConnections || len(ps) == 0 {
+		return
+	}
+	t0 := time.Now()
+	n, err := conntrack.Cutter{Netns: c.cfg.ConntrackNetns}.Cut(ps)
+	if err != nil {
+		c.logger.Warn("could not cut established connections of blocked prefixes; new connections are blocked", "prefixes", len(ps), "err", err)
+		return
+	}
+	if n > 0 {
+		c.logger.Info("cut established connections of blocked prefixes", "connections", n, "prefixes", len(ps), "duration", time.Since(t0))
+	}
 }
 
 // Config returns the configuration in effect, defaults filled in.

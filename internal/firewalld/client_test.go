@@ -40,6 +40,8 @@ func newFake(t *testing.T, cfg firewalld.Config) (*firewalldtest.Fake, *firewall
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	// The fake blocks nothing real: leave the host's connections alone.
+	cfg.KeepConnections = true
 	c, err := firewalld.New(conn, cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

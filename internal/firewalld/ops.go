@@ -25,9 +25,14 @@ func (c *Client) Add(ctx context.Context, ps []netip.Prefix) error {
 	if len(ps) == 0 {
 		return nil
 	}
-	return c.each(ctx, "add", len(ps), func(ctx context.Context, st *store, ct contents) (int, int, error) {
+	err = c.each(ctx, "add", len(ps), func(ctx context.Context, st *store, ct contents) (int, int, error) {
 		return st.converge(ctx, ct, st.targetAdd(ct, st.ofFamily(ps)))
 	})
+	if err != nil {
+		return err
+	}
+	c.cutConnections(ps)
+	return nil
 }
 
 // Remove lifts every prefix of ps from the runtime (and the permanent
@@ -93,6 +98,10 @@ func (c *Client) Sync(ctx context.Context, desired, owned []netip.Prefix) (added
 		}
 	}
 	c.logger.Debug("firewalld sync", "desired", len(desired), "owned", len(owned), "added", added, "removed", removed, "duration", time.Since(t0))
+	if added > 0 {
+		// Connections made while the blocks were missing are cut as well.
+		c.cutConnections(desired)
+	}
 	return added, removed, nil
 }
 
