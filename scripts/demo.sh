@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# synguard's whole loop on one machine, in a few minutes, with nothing real
+# at stake (run as root: `make demo`):
+#
+#   flood :25 from two /27s -> synguard-exporter counts SYN_RECV per /27 ->
+#   Prometheus fires the project's block rule -> Alertmanager -> webhook ->
+#   synguard-responder -> a private firewalld drops the /27s -> SMTP answers
+#   again, and a control host that behaved normally was never blocked.
+#
+# Everything runs in network namespaces made here (test/lab/loop.sh): the
+# victim runs a private firewalld on a private D-Bus, never the host's; the
+# host's firewall and system bus are never touched. Missing Debian packages
+# are installed with service starts prevented, and any service unit the
+# install brought is disabled and masked, so the host is left without a
+# firewalld (or Prometheus) service it did not have. Everything the demo
+# starts is stopped on exit or Ctrl-C.
+#
+# Environment: DEMO_HOLD=SECONDS keeps the lab (and its pages) up that long
+# after the summary; DEMO_TIMEOUT=SECONDS bounds the flood phase (180);
+# DEMO_NO_INSTALL=1 never installs packages.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+export LOOP_NAME=${LOOP_NAME:-sgl}
+export LOOP_STATE=${LOOP_STATE:-/tmp/sgl-demo}
+export LOOP_SECONDS=${LOOP_SECONDS:-900}
+DEMO_TIMEOUT=${DEMO_TIMEOUT:-180}
+DEMO_HOLD=${DEMO_HOLD:-0}
+
+if [ -t 1 ]; then
+  B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' Y=$'\e[33m' D=$'\e[2m' N=$'\e[0m'
+else
+  B='' G='' R='' Y='' D='' N=''
+fi
+say() { printf '%s\n' "$*"; }
+step() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
+die() { printf '%sdemo: %s%s\n' "$R" "$*" "$N" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (network namespaces, a private firewalld): sudo make demo"
+[ "$(uname -s)" = Linux ] || die "Linux only"
+
+# ---------------------------------------------------------------- packages
+# Package -> a command that shows it is there.
+PKGS=(
+  "firewalld:firewalld"                       # the victim's firewall (private instance only)
+  "prometheus:prometheus"                     # real Prometheus, with the project's rules
+  "prometheus-alertmanager:prometheus-alertmanager"
+  "dbus:dbus-daemon"                          # the victim's private bus
+  "nftables:nft"                              # attacker-side SYN-ACK drop
+  "iproute2:ip"                               # ip netns, ss
+  "curl:curl"
+  "jq:jq"
+)
+INSTALLED_NOW=()
+
+# Service units the demo's install may bring. Each one that appears during
+# the install (it was not there before) is disabled and masked afterwards.
+UNITS=(firewalld.service prometheus.service prometheus-alertmanager.service prometheus-node-exporter.service)
+
+unit_known() { systemctl list-unit-files --no-legend "$1" 2>/dev/null | grep -q "^$1"; }
+
+install_packages() {
+  local missing=() p pkg cmd policy=/usr/sbin/policy-rc.d saved="" u had_units=()
+  for p in "${PKGS[@]}"; do
+    pkg=${p%%:*}; cmd=${p#*:}
+    command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -gt 0 ] || { say "all needed packages are present"; return 0; }
+  [ "${DEMO_NO_INSTALL:-0}" = 1 ] && die "missing packages (DEMO_NO_INSTALL=1): ${missing[*]}"
+  command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install them by hand"
+  say "installing: ${missing[*]}"
+  local systemd=""
+  [ -d /run/systemd/system ] && systemd=yes
+  if [ -n "$systemd" ]; then
+    for u in "${UNITS[@]}"; do unit_known "$u" && had_units+=("$u"); done
+  fi
+  # policy-rc.d exit 101: Debian's maintainer scripts start no service
+  # during the install (on a systemd host, firewalld would otherwise start in
+  # the host's namespace and close the host's ports). Whatever was there
+  # before is put back, even if the install fails.
+  if [ -e "$policy" ]; then saved=$(mktemp) && cp -a "$policy" "$saved"; fi
+  printf '#!/bin/sh\n# synguard demo: no service starts during its install\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+  if [ -n "$saved" ]; then cp -a "$saved" "$policy" && rm -f "$saved"; else rm -f "$policy"; fi
+  [ $rc = 0 ] || die "apt-get install failed ($rc)"
+  INSTALLED_NOW=("${missing[@]}")
+  if [ -n "$systemd" ]; then
+    for u in "${UNITS[@]}"; do
+      unit_known "$u" || continue
+      printf '%s\n' "${had_units[@]}" | grep -qx "$u" && continue   # the host's own: left alone
+      # Ours: never running, never started at boot or by D-Bus activation.
+      systemctl stop "$u" 2>/dev/null || true
+      systemctl disable "$u" >/dev/null 2>&1 || true
+      systemctl mask "$u" >/dev/null 2>&1 || true
+      say "  $u came with the install: stopped, disabled and masked (systemctl unmask $u to use it)"
+    done
+  fi
+  mkdir -p /var/lib/synguard-demo
+  printf '%s\n' "${missing[@]}" >>/var/lib/synguard-demo/installed-packages
+  say "installed: ${missing[*]} (listed in /var/lib/synguard-demo/installed-packages; remove with apt-get remove)"
+}
+
+# ---------------------------------------------------------------- cleanup
+cleanup() {
+  trap - EXIT INT TERM
+  step "cleaning up"
+  loop_down 2>/dev/null
+  if [ -n "$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${LOOP_NAME}-(v[0-9]+|att|mon)$")" ]; then
+    say "${R}some namespaces remain: $(ip netns list | grep "^${LOOP_NAME}-")${N}"
+  else
+    say "all namespaces, processes and the private firewalld are gone; logs stay in $LOOP_STATE/logs"
+  fi
+}
+
+# ---------------------------------------------------------------- progress
+prom_json() { loop_prom_query "$1" 2>/dev/null || echo '{}'; }
+
+# One status line: SYN_RECV per prefix, alerts, blocks, probes, control host.
+status_line() {
+  local t=$1 syn alerts blocks probes ctl
+  syn=$(prom_json 'synguard_syn_recv_sockets{prefix!="other"} > 0' |
+    jq -r '[.data.result[]? | "\(.metric.prefix)=\(.value[1])"] | if length == 0 then "-" else join(" ") end')
+  alerts=$(prom_json 'count by (alertstate) (ALERTS{alertname="SynguardPrefixFlooding"})' |
+    jq -r '[.data.result[]? | "\(.value[1]) \(.metric.alertstate)"] | if length == 0 then "-" else join(", ") end')
+  blocks=$(resp_blocks | jq -r 'if length == 0 then "-" else join(" ") end' 2>/dev/null || echo "?")
+  probes=$(prom_json 'synguard_probe_success' |
+    jq -r --arg g "$G" --arg r "$R" --arg n "$N" '[.data.result[]? | "\(.metric.module) \(if .value[1] == "1" then $g + "up" else $r + "DOWN" end)\($n)"] | sort | if length == 0 then "n/a" else join(" ") end')
+  case "$(loop_control_last 1)" in ok) ctl="${G}served${N}" ;; fail) ctl="${R}refused${N}" ;; *) ctl="?" ;; esac
+  printf '%s+%3ss%s SYN_RECV %s%s%s | alerts %s | blocked %s%s%s | %s | control %s\n' \
+    "$D" "$t" "$N" "$Y" "$syn" "$N" "$alerts" "$B" "$blocks" "$N" "$probes" "$ctl"
+}
+
+# resp_blocks: the responder's active blocks as a JSON list of prefixes.
+resp_blocks() {
+  [ -n "$RESPONDER" ] || { echo '[]'; return; }
+  ip netns exec "$(loop_victim_ns 1)" curl -fsS --max-time 2 http://127.0.0.1:9818/api/v1/blocks 2>/dev/null |
+    jq -c '[(if type == "array" then . else (.blocks // .data // []) end)[] | .prefix] | unique'
+}
+
+blocked_all() {
+  local p b
+  b=$(resp_blocks)
+  for p in $(loop_flood_prefixes); do
+    jq -e --arg p "$p" 'index($p) != null' <<<"$b" >/dev/null || return 1
+  done
+}
+
+smtp_probe() { loop_prom_scalar 'synguard_probe_success{module="smtp"}'; }
+
+# ---------------------------------------------------------------- main
+. "$REPO/test/lab/loop.sh"
+
+step "synguard demo: the whole loop between network namespaces"
+say "state, configs and logs: $LOOP_STATE"
+if [ -e "$LOOP_STATE/.sgl-loop" ] && [ -s "$LOOP_STATE/netns.list" ]; then
+  say "a previous demo left its lab behind; removing it"
+  loop_down
+fi
+
+step "packages"
+install_packages
+
+step "building (make build, and the lab's tools)"
+loop_build || die "build failed"
+RESPONDER=""
+[ -x "$(loop_binary responder)" ] && RESPONDER=yes
+
+trap cleanup EXIT
+trap 'say ""; say "interrupted"; exit 130' INT TERM
+
+step "starting the lab"
+loop_init || die "cannot set up $LOOP_STATE"
+loop_net_up || die "attacker/monitoring namespaces failed"
+loop_victim_up 1 || die "victim failed"
+loop_mon_up 1 || die "Prometheus/Alertmanager failed"
+loop_forward_up 1 || say "${Y}could not forward the pages to 127.0.0.1 (ports busy?): the lab runs on${N}"
+loop_control_up 1
+loop_targets_up 1 30 || die "Prometheus does not scrape the victim"
+PROM_URL="http://127.0.0.1:${LOOP_PROM_PORT:-29090}"
+say "victim  $(loop_victim_ns 1): $(loop_victim_ip 1) (public: SMTP :25, POP3 :110, HTTP :80, FTP :21), private firewalld, exporter :9817${RESPONDER:+, responder :9818}"
+say "attacker $(loop_att_ns): spoofs $(loop_flood_prefixes); control host $(loop_control_ip 1)"
+say "monitor $(loop_mon_ns): Prometheus + Alertmanager, configs derived from deploy/, rules from rules/"
+say ""
+say "${B}While it runs, open:${N}"
+say "  Prometheus   $PROM_URL/alerts   and  $PROM_URL/graph?g0.expr=synguard_syn_recv_sockets"
+say "  Alertmanager http://127.0.0.1:${LOOP_AM_PORT:-29093}/"
+if [ -n "$RESPONDER" ]; then
+  say "  responder    http://127.0.0.1:${LOOP_RESP_PORT:-29818}/status   (blocks: /api/v1/blocks)"
+else
+  say "  ${Y}(no synguard-responder built yet: this demo shows detection; nothing gets blocked)${N}"
+fi
+say "  (on a remote machine: ssh -L 29090:127.0.0.1:29090 -L 29818:127.0.0.1:29818 HOST)"
+
+step "baseline: no flood"
+for _ in 1 2 3; do status_line 0; sleep 1; done
+
+step "flood: $(loop_flood_prefixes) -> $(loop_victim_ip 1):25, ${LOOP_FLOOD_RATE:-1000} SYN/s each"
+t0=$(date +%s)
+loop_flood_start 1 || die "flooder failed to start"
+smtp_down_at="" blocked_at="" smtp_back_at="" ctl_back_at=""
+while :; do
+  now=$(date +%s); t=$(( now - t0 ))
+  status_line "$t"
+  smtp=$(smtp_probe)
+  [ -z "$smtp_down_at" ] && [ "$smtp" = 0 ] && smtp_down_at=$t
+  if [ -n "$RESPONDER" ]; then
+    [ -z "$blocked_at" ] && blocked_all && blocked_at=$t
+    [ -n "$blocked_at" ] && [ -z "$smtp_back_at" ] && [ -n "$smtp_down_at" ] && [ "$smtp" = 1 ] && smtp_back_at=$t
+    [ -n "$smtp_back_at" ] && [ -z "$ctl_back_at" ] && [ "$(loop_control_last 1)" = ok ] && ctl_back_at=$t
+    [ -n "$ctl_back_at" ] && (( t >= ctl_back_at + 3 )) && break
+  else
+    # Detection only: show the counts a little past the alert's for: 30s.
+    (( t >= 45 )) && break
+  fi
+  (( t >= DEMO_TIMEOUT )) && break
+  sleep 1
+done
+flood_secs=$(( $(date +%s) - t0 ))
+loop_flood_stop 1
+
+step "summary"
+ok=yes
+say "flood: $(loop_flood_prefixes), ${flood_secs}s"
+say "SYN_RECV per /27 now, ss vs exporter:"
+ss_now=$(loop_ss_counts 1)
+say "  ss:       $(awk '{printf "%s=%s ", $1, $2}' <<<"$ss_now")"
+say "  exporter: $(ip netns exec "$(loop_victim_ns 1)" curl -fsS --max-time 2 http://127.0.0.1:9817/metrics |
+  awk '/^synguard_syn_recv_sockets\{/ && $2 > 0 && !/other/ {match($0, /prefix="[^"]+"/); printf "%s=%s ", substr($0, RSTART+8, RLENGTH-9), $2}')"
+if [ -n "$smtp_down_at" ]; then say "SMTP probe failed from +${smtp_down_at}s"
+elif [ -n "$(smtp_probe)" ]; then say "${Y}SMTP probe never seen failing${N}"
+else say "${Y}no probe metrics (the exporter's probes are not in this build)${N}"; fi
+if [ -n "$RESPONDER" ]; then
+  if [ -n "$blocked_at" ]; then say "${G}both /27s blocked by +${blocked_at}s${N}"; else say "${R}not both /27s blocked within ${DEMO_TIMEOUT}s${N}"; ok=""; fi
+  if [ -n "$smtp_back_at" ]; then say "${G}SMTP answering again from +${smtp_back_at}s${N}"; else say "${R}SMTP did not come back${N}"; ok=""; fi
+  if [ -n "$ctl_back_at" ]; then say "${G}control host $(loop_control_ip 1) served again from +${ctl_back_at}s, never blocked${N}"; else say "${R}control host not served${N}"; ok=""; fi
+  say "victim's firewalld, zone drop: $(loop_fw_drop_sources 1 2>/dev/null | tr '\n' ' ')"
+  say "responder's blocks: $(resp_blocks)"
+fi
+[ ${#INSTALLED_NOW[@]} -gt 0 ] && say "installed by this run: ${INSTALLED_NOW[*]}"
+if (( DEMO_HOLD > 0 )); then
+  say ""
+  say "holding the lab for ${DEMO_HOLD}s (DEMO_HOLD): open the pages above; Ctrl-C ends it"
+  sleep "$DEMO_HOLD"
+fi
+if [ -z "$RESPONDER" ]; then
+  say "${Y}${B}demo: detection shown; no responder in this build, so nothing was blocked${N}"
+  exit 0
+fi
+if [ -n "$ok" ]; then
+  say "${G}${B}demo: the loop closed${N}"
+  exit 0
+fi
+say "${R}${B}demo: the loop did not close; logs in $LOOP_STATE/logs${N}"
+exit 1

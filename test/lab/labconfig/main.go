@@ -1,0 +1,185 @@
+// Command labconfig derives the whole-loop lab's Prometheus and Alertmanager
+// configs from the project's shipped examples in deploy/, so the lab runs the
+// configs an operator is told to install, changed only where a lab must
+// differ: 1 s scrape and evaluation intervals, the lab's addresses, one
+// target per victim with its host label, absolute rule paths, and no bearer
+// token file (the lab's responder runs without one).
+//
+//	labconfig prometheus -in deploy/prometheus/prometheus.yml -rules DIR \
+//	    -host victim1=203.0.113.9 [-host ...] -alertmanager 127.0.0.1:9093 [-interval 1s]
+//	labconfig alertmanager -in deploy/alertmanager/alertmanager.yml \
+//	    -host victim1=203.0.113.9 [-host ...]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+type hosts []struct{ name, addr string }
+
+func (h *hosts) String() string { return fmt.Sprint(*h) }
+
+func (h *hosts) Set(s string) error {
+	name, addr, ok := strings.Cut(s, "=")
+	if !ok || name == "" || net.ParseIP(addr) == nil {
+		return fmt.Errorf("want NAME=IP, got %q", s)
+	}
+	*h = append(*h, struct{ name, addr string }{name, addr})
+	return nil
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: labconfig prometheus|alertmanager [flags]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	in := fs.String("in", "", "shipped example config to derive from")
+	rules := fs.String("rules", "", "directory of rule files (prometheus)")
+	am := fs.String("alertmanager", "127.0.0.1:9093", "Alertmanager address(es), comma-separated (prometheus)")
+	interval := fs.String("interval", "1s", "scrape and evaluation interval (prometheus)")
+	var hs hosts
+	fs.Var(&hs, "host", "NAME=IP of a victim (repeatable)")
+	fs.Parse(os.Args[2:])
+	if *in == "" || len(hs) == 0 {
+		fmt.Fprintln(os.Stderr, "labconfig: -in and at least one -host are required")
+		os.Exit(2)
+	}
+	raw, err := os.ReadFile(*in)
+	if err != nil {
+		fail(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		fail(fmt.Errorf("parse %s: %w", *in, err))
+	}
+	switch os.Args[1] {
+	case "prometheus":
+		err = prometheus(cfg, hs, *rules, strings.Split(*am, ","), *interval)
+	case "alertmanager":
+		err = alertmanager(cfg, hs)
+	default:
+		err = fmt.Errorf("unknown config kind %q", os.Args[1])
+	}
+	if err != nil {
+		fail(fmt.Errorf("derive from %s: %w", *in, err))
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("# Derived by test/lab/labconfig from %s: lab addresses, intervals, no token.\n%s", *in, out)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "labconfig:", err)
+	os.Exit(1)
+}
+
+// Ports of the synguard jobs, by job name.
+var jobPorts = map[string]string{"synguard-exporter": "9817", "synguard-responder": "9818"}
+
+func prometheus(cfg map[string]any, hs hosts, rules string, ams []string, interval string) error {
+	g, _ := cfg["global"].(map[string]any)
+	if g == nil {
+		g = map[string]any{}
+		cfg["global"] = g
+	}
+	g["scrape_interval"], g["evaluation_interval"] = interval, interval
+	if rules != "" {
+		abs, err := filepath.Abs(rules)
+		if err != nil {
+			return err
+		}
+		var files []any
+		for _, f := range asList(cfg["rule_files"]) {
+			files = append(files, filepath.Join(abs, filepath.Base(fmt.Sprint(f))))
+		}
+		cfg["rule_files"] = files
+	}
+	cfg["alerting"] = map[string]any{"alertmanagers": []any{map[string]any{
+		"static_configs": []any{map[string]any{"targets": toAny(ams)}}}}}
+	found := map[string]bool{}
+	for _, j := range asList(cfg["scrape_configs"]) {
+		job, _ := j.(map[string]any)
+		name := fmt.Sprint(job["job_name"])
+		switch {
+		case jobPorts[name] != "":
+			found[name] = true
+			var sc []any
+			for _, h := range hs {
+				sc = append(sc, map[string]any{
+					"targets": []any{net.JoinHostPort(h.addr, jobPorts[name])},
+					"labels":  map[string]any{"host": h.name},
+				})
+			}
+			job["static_configs"] = sc
+		case name == "alertmanager":
+			job["static_configs"] = []any{map[string]any{"targets": toAny(ams)}}
+		}
+	}
+	for name := range jobPorts {
+		if !found[name] {
+			return fmt.Errorf("no scrape job %q", name)
+		}
+	}
+	return nil
+}
+
+func alertmanager(cfg map[string]any, hs hosts) error {
+	n := 0
+	for _, r := range asList(cfg["receivers"]) {
+		rc, _ := r.(map[string]any)
+		if rc["name"] != "synguard-responder" {
+			continue
+		}
+		wh := asList(rc["webhook_configs"])
+		if len(wh) == 0 {
+			return fmt.Errorf("receiver synguard-responder has no webhook_configs")
+		}
+		tmpl, _ := wh[0].(map[string]any)
+		var out []any
+		for _, h := range hs {
+			w := map[string]any{}
+			for k, v := range tmpl {
+				w[k] = v
+			}
+			u := fmt.Sprint(tmpl["url"])
+			// Keep the path, change scheme-less host:port.
+			rest := u[strings.Index(u, "://")+3:]
+			path := ""
+			if i := strings.Index(rest, "/"); i >= 0 {
+				path = rest[i:]
+			}
+			w["url"] = "http://" + net.JoinHostPort(h.addr, jobPorts["synguard-responder"]) + path
+			delete(w, "http_config")
+			out = append(out, w)
+		}
+		rc["webhook_configs"] = out
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no receiver named synguard-responder")
+	}
+	return nil
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func toAny(s []string) []any {
+	var out []any
+	for _, x := range s {
+		out = append(out, x)
+	}
+	return out
+}
