@@ -50,6 +50,7 @@
 #   LAB_SPOOF6      spoofable IPv6 ranges ["2001:db8::/33"] (must not hold the link /64)
 #   LAB_VETH_V LAB_VETH_A  interface names inside the namespaces [lab-v lab-a]
 #
+# The functions work in shells with and without set -e.
 # Safety: only documentation ranges; at most 100,000 SYN_RECV sockets at
 # once (lab_flood refuses to go past it); every process stopped by PID.
 
@@ -164,21 +165,22 @@ NFT
 }
 
 lab_down() {
+  # Safe under the caller's set -e: every step may find nothing to undo.
   _lab_defaults
   local pid
   if [ -f "$LAB_STATE/pids" ]; then
     while read -r pid; do
-      [ -n "$pid" ] && kill "$pid" 2>/dev/null
+      if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
     done <"$LAB_STATE/pids"
     while read -r pid; do
       [ -n "$pid" ] || continue
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null
+      kill -9 "$pid" 2>/dev/null || true
     done <"$LAB_STATE/pids"
     rm -f "$LAB_STATE/pids"
   fi
-  ip netns del "$LAB_VNS" 2>/dev/null
-  ip netns del "$LAB_ANS" 2>/dev/null
+  ip netns del "$LAB_VNS" 2>/dev/null || true
+  ip netns del "$LAB_ANS" 2>/dev/null || true
   rm -rf "$LAB_STATE"
   return 0
 }
