@@ -46,7 +46,7 @@ func DetectICMP(listen ICMPListener) (privileged bool, err error) {
 	rng, _ := os.ReadFile("/proc/sys/net/ipv4/ping_group_range")
 	return false, fmt.Errorf("%w: unprivileged ping socket refused (net.ipv4.ping_group_range is %q, this process's gid is %d: %v) and raw socket refused (needs CAP_NET_RAW: %v); "+
 		"set sysctl net.ipv4.ping_group_range=\"0 2147483647\" or grant CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW)",
-		ErrICMPUnavailable, strings.TrimSpace(string(rng)), os.Getgid(), uerr, rerr)
+		ErrICMPUnavailable, strings.Join(strings.Fields(string(rng)), " "), os.Getgid(), uerr, rerr)
 }
 
 // probeICMP sends one echo request and waits for its reply.
