@@ -312,6 +312,22 @@ probes:
 EOF
 }
 
+# loop_responder_config I: victim I's responder config, derived from the
+# shipped examples/responder.yml (every other knob as shipped), and print its
+# path. LOOP_RESPONDER_SET: more KEY.PATH=VALUE settings, space-separated.
+loop_responder_config() {
+  local i=$1 f st extra=() kv
+  st=$(loop__state)
+  f="$st/responder$i.yml"
+  for kv in ${LOOP_RESPONDER_SET:-}; do extra+=(-set "$kv"); done
+  "$(loop__bin)/lab/labconfig" set -in "${LOOP_RESPONDER_EXAMPLE:-$(loop__repo)/examples/responder.yml}" \
+    -set state_file="$st/responder$i/state.json" -set host="victim$i" \
+    -set policy.block_duration.base="${LOOP_BLOCK_DURATION:-10m}" \
+    -set policy.block_duration.max="${LOOP_BLOCK_MAX:-24h}" \
+    "${extra[@]}" >"$f" || return 1
+  printf '%s' "$f"
+}
+
 # loop_http_up URL [TIMEOUT_S] [NS]: wait until URL answers (from NS).
 loop_http_up() {
   local url=$1 timeout=${2:-20} ns=${3:-}
@@ -510,4 +526,18 @@ loop__flood_spawn() {
       base=$(( base + count / hosts + 1 )); (( base > 60000 )) && base=10000
     done' loop-flood "${LOOP_FLOODER:-$(loop__bin)/lab/synflood}" "$(loop_victim_ip "$i")" "${prefixes// /,}" \
       "$(( rate * $(wc -w <<<"$prefixes") ))" "$count" "$(( 32 * $(wc -w <<<"$prefixes") ))" "$(loop__seconds)"
+}
+
+# loop_fw_blocked I: what victim I's firewalld drops, one prefix a line: the
+# drop zone's sources, with each ipset source replaced by the set's entries
+# (the responder's ipset mode), as firewalld itself reports them.
+loop_fw_blocked() {
+  local s
+  loop_fw_env "$1"
+  for s in $(fw_cmd --zone=drop --list-sources); do
+    case "$s" in
+      ipset:*) fw_cmd --ipset="${s#ipset:}" --get-entries ;;
+      *) printf '%s\n' "$s" ;;
+    esac
+  done
 }

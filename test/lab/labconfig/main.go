@@ -9,6 +9,8 @@
 //	    -host victim1=203.0.113.9 [-host ...] -alertmanager 127.0.0.1:9093 [-interval 1s]
 //	labconfig alertmanager -in deploy/alertmanager/alertmanager.yml \
 //	    -host victim1=203.0.113.9 [-host ...]
+//	labconfig set -in examples/responder.yml -set host=victim1 \
+//	    -set policy.block_duration.base=20s [-set ...]
 package main
 
 import (
@@ -47,8 +49,10 @@ func main() {
 	interval := fs.String("interval", "1s", "scrape and evaluation interval (prometheus)")
 	var hs hosts
 	fs.Var(&hs, "host", "NAME=IP of a victim (repeatable)")
+	var sets settings
+	fs.Var(&sets, "set", "KEY.PATH=VALUE, VALUE read as YAML (set; repeatable)")
 	fs.Parse(os.Args[2:])
-	if *in == "" || len(hs) == 0 {
+	if *in == "" || (len(hs) == 0 && os.Args[1] != "set") {
 		fmt.Fprintln(os.Stderr, "labconfig: -in and at least one -host are required")
 		os.Exit(2)
 	}
@@ -65,6 +69,8 @@ func main() {
 		err = prometheus(cfg, hs, *rules, strings.Split(*am, ","), *interval)
 	case "alertmanager":
 		err = alertmanager(cfg, hs)
+	case "set":
+		err = set(cfg, sets)
 	default:
 		err = fmt.Errorf("unknown config kind %q", os.Args[1])
 	}
@@ -182,4 +188,43 @@ func toAny(s []string) []any {
 		out = append(out, x)
 	}
 	return out
+}
+
+type settings [][2]string
+
+func (s *settings) String() string { return fmt.Sprint(*s) }
+
+func (s *settings) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY.PATH=VALUE, got %q", v)
+	}
+	*s = append(*s, [2]string{k, val})
+	return nil
+}
+
+// set changes existing keys only: a key the shipped config lacks is an
+// error, so a renamed knob cannot be set silently into nowhere.
+func set(cfg map[string]any, sets settings) error {
+	for _, kv := range sets {
+		path := strings.Split(kv[0], ".")
+		m := cfg
+		for _, k := range path[:len(path)-1] {
+			next, ok := m[k].(map[string]any)
+			if !ok {
+				return fmt.Errorf("no section %q in key %s", k, kv[0])
+			}
+			m = next
+		}
+		last := path[len(path)-1]
+		if _, ok := m[last]; !ok {
+			return fmt.Errorf("no key %s", kv[0])
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(kv[1]), &v); err != nil {
+			return fmt.Errorf("value of %s: %w", kv[0], err)
+		}
+		m[last] = v
+	}
+	return nil
 }
