@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/synguard/synguard/internal/firewalld/firewalldtest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/e2e-output.txt from the current output")
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// responder is a running Main on a loopback port.
+type responder struct {
+	url    string
+	logs   *syncBuffer
+	stdout *syncBuffer
+	cancel func()
+	done   chan int
+}
+
+// startResponder runs the whole program in-process on 127.0.0.1:0.
+func startResponder(t *testing.T, args ...string) *responder {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, stdout := &syncBuffer{}, &syncBuffer{}
+	m := NewMain(stdout, logs)
+	m.Listener = ln
+	m.Ready = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &responder{url: "http://" + ln.Addr().String(), logs: logs, stdout: stdout, cancel: cancel, done: make(chan int, 1)}
+	go func() { r.done <- m.Main(ctx, args) }()
+	select {
+	case <-m.Ready:
+	case code := <-r.done:
+		t.Fatalf("responder exited with %d: %s", code, logs)
+	case <-time.After(10 * time.Second):
+		t.Fatal("responder did not start")
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *responder) stop() {
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		panic("responder did not stop")
+	}
+}
+
+func (r *responder) do(t *testing.T, method, path, contentType, body string, header ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, r.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (r *responder) post(t *testing.T, body string) (int, string) {
+	t.Helper()
+	return r.do(t, http.MethodPost, "/webhook", "application/json", body)
+}
+
+func (r *responder) metrics(t *testing.T) string {
+	t.Helper()
+	code, body := r.do(t, http.MethodGet, "/metrics", "", "")
+	if code != 200 {
+		t.Fatalf("GET /metrics: %d %s", code, body)
+	}
+	return body
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func metricLine(body, series string) bool {
+	for _, l := range strings.Split(body, "\n") {
+		if l == series {
+			return true
+		}
+	}
+	return false
+}
+
+var masks = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	{regexp.MustCompile(`(?m)^(synguard_responder_config_last_reload_success_timestamp_seconds) .*$`), "$1 <timestamp>"},
+	{regexp.MustCompile(`(?m)^(synguard_responder_last_reconcile_success_timestamp_seconds) .*$`), "$1 <timestamp>"},
+	{regexp.MustCompile(`(?m)^(synguard_responder_build_info)\{.*\} 1$`), "$1{<build labels>} 1"},
+}
+
+func mask(s string) string {
+	for _, m := range masks {
+		s = m.re.ReplaceAllString(s, m.repl)
+	}
+	return s
+}
+
+func writeConfig(t *testing.T, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "responder.yml")
+	cfg := fmt.Sprintf(`state_file: %s
+host: mx1
+webhook:
+  max_body_bytes: 65536
+  max_alerts: 20
+policy:
+  allowlist: [192.0.2.0/26]
+firewalld:
+  mode: ipset
+  reconcile_interval: 1h
+%s`, filepath.Join(dir, "state", "state.json"), extra)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func readTestdata(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// notification builds a webhook body with one firing alert per prefix.
+func notification(status string, labels ...map[string]string) string {
+	type alert struct {
+		Status string            `json:"status"`
+		Labels map[string]string `json:"labels"`
+	}
+	var as []alert
+	for _, l := range labels {
+		as = append(as, alert{status, l})
+	}
+	b, _ := json.Marshal(map[string]any{"version": "4", "status": status, "receiver": "responder", "groupKey": "{}:{}", "alerts": as})
+	return string(b)
+}
+
+func block(p string, extra ...string) map[string]string {
+	l := map[string]string{"alertname": "SynFloodPrefix", "action": "block", "prefix": p}
+	for i := 0; i+1 < len(extra); i += 2 {
+		l[extra[i]] = extra[i+1]
+	}
+	return l
+}
+
+// TestEndToEnd is the golden test: the whole responder against the fake
+// firewalld on a private bus, fed real and bad notifications, an operator's
+// block and a firewalld reload; /metrics is compared with
+// testdata/e2e-output.txt (go test ./cmd/responder -run TestEndToEnd -update
+// rewrites it) and checked by promtool when it is installed.
+func TestEndToEnd(t *testing.T) {
+	fake, addr := firewalldtest.Start(t)
+	r := startResponder(t, "--dbus.address="+addr, "--config.file="+writeConfig(t, ""), "--web.disable-exporter-metrics")
+	waitFor(t, "firewalld_up", func() bool { return metricLine(r.metrics(t), "synguard_responder_firewalld_up 1") })
+
+	firing := readTestdata(t, "firing.json")
+	steps := []struct {
+		name, body string
+		code       int
+		want       string
+	}{
+		{"real firing", firing, 200, `"blocked":1`},
+		{"HA duplicate", firing, 200, `"duplicates":1`},
+		{"real resolved", readTestdata(t, "resolved.json"), 200, `"status":"ok"`},
+		{"malformed", firing[:100], 400, "malformed JSON"},
+		{"custom payload", `{"text":"flood"}`, 400, "custom"},
+		{"wrong version", strings.Replace(firing, `"version": "4"`, `"version": "3"`, 1), 400, "bad_version"},
+		{"oversized", firing + strings.Repeat(" ", 70000), 413, "larger than 65536"},
+		{"too many alerts", notification("firing", slices.Repeat([]map[string]string{block("198.51.100.64/27")}, 21)...), 413, "21 alerts"},
+		{"policy refusals", notification("firing",
+			block("0.0.0.0/0"), block("10.0.0.0/8"), block("192.0.2.0/24"), block("127.0.0.1"),
+			block("198.51.100.96/27", "host", "mx2"), block("198.51.100.128/27", "action", "page"),
+			block("nonsense"), map[string]string{"action": "block"},
+			block("2001:db8:5::/64", "host", "mx2", "scope", "fleet"), block("198.51.100.160/27", "host", "mx1")), 200, `"blocked":2`},
+	}
+	for _, s := range steps {
+		code, body := r.post(t, s.body)
+		if code != s.code || !strings.Contains(body, s.want) {
+			t.Fatalf("%s: %d %s, want %d with %q", s.name, code, body, s.code, s.want)
+		}
+	}
+	code, body := r.do(t, http.MethodPost, "/api/v1/blocks", "application/json", `{"prefix":"2001:db8:9::/48","duration":"2h","reason":"seen in netstat"}`)
+	if code != 201 || !strings.Contains(body, `"applied": true`) {
+		t.Fatalf("manual block: %d %s", code, body)
+	}
+	want4 := []string{"198.51.100.160/27", "198.51.100.32/27"}
+	want6 := []string{"2001:db8:5::/64", "2001:db8:9::/48"}
+	entries := func() ([]string, []string) {
+		e4, _ := fake.RuntimeEntries("synguard4")
+		e6, _ := fake.RuntimeEntries("synguard6")
+		return e4, e6
+	}
+	waitFor(t, "entries in the ipsets", func() bool {
+		e4, e6 := entries()
+		return slices.Equal(e4, want4) && slices.Equal(e6, want6)
+	})
+	if !fake.Blocked(netip.MustParseAddr("198.51.100.33")) || fake.Blocked(netip.MustParseAddr("198.51.100.100")) {
+		t.Fatal("fake firewalld does not drop the blocked /27 only")
+	}
+
+	// firewall-cmd --reload empties the runtime ipsets: restored.
+	fake.Reload()
+	waitFor(t, "restore after reload", func() bool {
+		e4, e6 := entries()
+		return slices.Equal(e4, want4) && slices.Equal(e6, want6) &&
+			metricLine(r.metrics(t), "synguard_responder_reconcile_repairs_total 4")
+	})
+
+	got := mask(r.metrics(t))
+	golden := filepath.Join("testdata", "e2e-output.txt")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("/metrics differs from %s (-want +got):\n%s", golden, lineDiff(string(want), got))
+	}
+	if _, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command("promtool", "check", "metrics")
+		cmd.Stdin = strings.NewReader(r.metrics(t))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("promtool not installed: metrics lint skipped")
+	}
+}
+
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for _, l := range w {
+		if !slices.Contains(g, l) {
+			fmt.Fprintf(&b, "-%s\n", l)
+		}
+	}
+	for _, l := range g {
+		if !slices.Contains(w, l) {
+			fmt.Fprintf(&b, "+%s\n", l)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,39 @@
+package operatorapi
+
+import (
+	"github.com/synguard/synguard/internal/reconcile"
+	"github.com/synguard/synguard/internal/statuspage"
+)
+
+// StatusSource returns the status page's source for the engine's snapshot.
+func StatusSource(e interface{ Status() reconcile.Status }) statuspage.Source {
+	return statuspage.SourceFunc(func() statuspage.Snapshot { return Snapshot(e.Status()) })
+}
+
+// Snapshot converts the engine's status for the status page.
+func Snapshot(s reconcile.Status) statuspage.Snapshot {
+	out := statuspage.Snapshot{
+		Now: s.Now, Host: s.Host, Paused: s.Paused, DryRun: s.DryRun,
+		Firewalld: statuspage.Firewalld{Up: s.FirewalldUp, Mode: s.Mode, Zone: s.Zone, LastReconcile: s.LastReconcile, Detail: s.FirewalldDetail},
+	}
+	for _, b := range s.Blocks {
+		out.Blocks = append(out.Blocks, statuspage.Block{
+			Prefix: b.Prefix.String(), Family: b.Family(), Reason: b.Reason, Alert: b.Alert,
+			Since: b.Since, Expiry: b.Expiry, Offences: b.Offences, Applied: !s.Pending[b.Prefix],
+		})
+	}
+	conv := func(rs []reconcile.Recent) []statuspage.Event {
+		var evs []statuspage.Event
+		for _, r := range rs {
+			ev := statuspage.Event{Time: r.Time, Action: r.Action, Result: r.Result, Detail: r.Detail}
+			if r.Prefix.IsValid() {
+				ev.Prefix = r.Prefix.String()
+			}
+			evs = append(evs, ev)
+		}
+		return evs
+	}
+	out.Actions = conv(s.Actions)
+	out.Refusals = conv(s.Refusals)
+	return out
+}

@@ -1,0 +1,72 @@
+package responderconfig
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestExampleIsDefault(t *testing.T) {
+	c, err := Load("../../examples/responder.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, d) {
+		t.Fatalf("examples/responder.yml differs from the defaults:\n%+v\n%+v", c, d)
+	}
+	if err := func() error { p := c.PolicyConfig(); return p.Validate() }(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBad(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	tests := []struct{ name, yaml, want string }{
+		{"unknown key", "policy:\n  max_active: 3\n", ":2: field max_active not found"},
+		{"slash 8", "policy:\n  min_prefix_length:\n    ipv4: 8\n    ipv6: 48\n", ":3: policy.min_prefix_length must be at least 9"},
+		{"bad duration", "policy:\n  block_duration:\n    base: soon\n", `:3: "soon" is not a duration`},
+		{"max below base", "policy:\n  block_duration:\n    base: 2h\n    max: 1h\n", ":4: policy.block_duration.max 1h0m0s is below base 2h0m0s"},
+		{"bad allowlist", "policy:\n  allowlist:\n    - 192.0.2.0/24\n    - nope\n", `:4: allowlist entry "nope"`},
+		{"bad mode", "firewalld:\n  mode: iptables\n", `:2: firewalld.mode "iptables"`},
+		{"empty zone", "firewalld:\n  zone: \"\"\n", ":2: firewalld.zone must not be empty"},
+		{"cap over maxelem", "policy:\n  max_active_blocks: 70000\n", ":2: policy.max_active_blocks 70000 exceeds"},
+		{"bad regexp", "alerts:\n  match_re:\n    alertname: \"(\"\n", ":3: bad regular expression"},
+		{"empty token", "webhook:\n  bearer_token_file: " + empty + "\n", "is empty"},
+		{"missing token", "api:\n  bearer_token_file: /nonexistent/token\n", ":2: read bearer token"},
+		{"zero rate", "policy:\n  rate_limit:\n    blocks_per_minute: 0\n", ":3: policy.rate_limit.blocks_per_minute"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".yml")
+			os.WriteFile(path, []byte(tt.yaml), 0o600)
+			_, err := Load(path)
+			if err == nil || !strings.Contains(err.Error(), path+tt.want) && !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), path+":") {
+				t.Fatalf("error does not start with the file name: %v", err)
+			}
+		})
+	}
+}
+
+func TestMatchReplacesDefault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yml")
+	os.WriteFile(path, []byte("alerts:\n  match:\n    severity: critical\n  match_re:\n    alertname: SynFlood.*\n"), 0o600)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.PolicyConfig()
+	if len(p.Match) != 1 || p.Match["severity"] != "critical" || !p.MatchRE["alertname"].MatchString("SynFloodPrefix") || p.MatchRE["alertname"].MatchString("xSynFlood") {
+		t.Fatalf("matchers: %v %v", p.Match, p.MatchRE)
+	}
+}
