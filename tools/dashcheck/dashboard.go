@@ -202,6 +202,7 @@ func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 	}
 
 	ids := map[int]string{}
+	var placed []Panel
 	var walk func(ps []Panel)
 	walk = func(ps []Panel) {
 		for _, p := range ps {
@@ -212,8 +213,15 @@ func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 				add("%s: id %d already used by %q", where, p.ID, other)
 			}
 			ids[p.ID] = p.Title
-			if p.GridPos == nil || p.GridPos.W <= 0 || p.GridPos.H <= 0 || p.GridPos.X+p.GridPos.W > 24 {
+			if p.GridPos == nil || p.GridPos.W <= 0 || p.GridPos.H <= 0 || p.GridPos.X < 0 || p.GridPos.X+p.GridPos.W > 24 {
 				add("%s: missing or invalid gridPos", where)
+			} else {
+				for _, o := range placed {
+					if overlap(p, o) {
+						add("%s: overlaps panel %d %q", where, o.ID, o.Title)
+					}
+				}
+				placed = append(placed, p)
 			}
 			if strings.TrimSpace(p.Title) == "" {
 				add("%s: no title", where)
@@ -271,6 +279,13 @@ func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 	}
 	walk(d.Panels)
 	return probs
+}
+
+// overlap says whether two panels' grid rectangles intersect; Grafana
+// would push one of them down, away from where its author put it.
+func overlap(a, b Panel) bool {
+	ga, gb := a.GridPos, b.GridPos
+	return ga.X < gb.X+gb.W && gb.X < ga.X+ga.W && ga.Y < gb.Y+gb.H && gb.Y < ga.Y+ga.H
 }
 
 // lintSelectors applies the linter's per-selector rules to a panel query:
