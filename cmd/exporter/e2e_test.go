@@ -105,6 +105,9 @@ var masks = []struct {
 	{regexp.MustCompile(`(?m)^(synguard_scrape_collector_duration_seconds\{[^}]*\}) .*$`), "$1 <duration>"},
 	{regexp.MustCompile(`(?m)^(synguard_exporter_config_last_reload_success_timestamp_seconds) .*$`), "$1 <timestamp>"},
 	{regexp.MustCompile(`(?m)^(synguard_exporter_build_info)\{.*\} 1$`), "$1{<build labels>} 1"},
+	// Probes run in the background: how long, when and how often vary.
+	{regexp.MustCompile(`(?m)^(synguard_probe_(?:duration_seconds|phase_duration_seconds|last_run_timestamp_seconds|runs_total|failures_total)\{[^}]*\}) .*$`), "$1 <varies>"},
+	{regexp.MustCompile(`(?m)^(synguard_probe_in_flight) .*$`), "$1 <varies>"},
 }
 
 func mask(s string) string {
@@ -130,6 +133,11 @@ func fixtureArgs(procPath string) []string {
 func TestEndToEnd(t *testing.T) {
 	e := startExporter(t, fixtureArgs("testdata/proc")...)
 	raw := e.get(t, "/metrics")
+	// The fixture's probe runs within its 1s interval of the start.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(raw, "synguard_probe_success{") && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		raw = e.get(t, "/metrics")
+	}
 	got := mask(raw)
 	golden := filepath.Join("testdata", "e2e-output.txt")
 	if *update {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/synguard/synguard/internal/collector"
 	"github.com/synguard/synguard/internal/exporterconfig"
+	"github.com/synguard/synguard/internal/probe"
 	"github.com/synguard/synguard/internal/reload"
 	"github.com/synguard/synguard/internal/synrecv"
 	"github.com/synguard/synguard/internal/tcpext"
@@ -60,6 +61,7 @@ type Main struct {
 	config *exporterconfig.Config
 
 	synRecv *synrecv.Collector
+	probes  *probe.Manager
 }
 
 // NewMain returns a Main writing to stdout and stderr.
@@ -176,6 +178,13 @@ func (m *Main) run(ctx context.Context, cfg *exporterconfig.Config) error {
 		return err
 	}
 	set.Add("tcpext", tcp)
+	// Probes run in the background; the collector reads their last results.
+	m.probes = probe.NewManager(m.logger, nil)
+	if err := m.probes.Apply(ctx, cfg.Probes); err != nil {
+		return fmt.Errorf("start probes: %w", err)
+	}
+	defer m.probes.Stop()
+	set.Add("probe", m.probes)
 	reg.MustRegister(set)
 
 	m.apply(cfg)
@@ -192,6 +201,7 @@ func (m *Main) run(ctx context.Context, cfg *exporterconfig.Config) error {
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
 	mux.Handle("/-/reload", reloader)
+	mux.Handle("/probe", m.probes)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	if f.metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
@@ -240,6 +250,10 @@ func (m *Main) run(ctx context.Context, cfg *exporterconfig.Config) error {
 func (m *Main) reload() error {
 	cfg, err := exporterconfig.Load(m.flags.configFile)
 	if err != nil {
+		return err
+	}
+	// Restarts the probe scheduler; refused (old one kept) when icmp cannot run.
+	if err := m.probes.Apply(context.Background(), cfg.Probes); err != nil {
 		return err
 	}
 	m.apply(cfg)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/synguard/synguard/internal/configfile"
 	"github.com/synguard/synguard/internal/prefix"
+	"github.com/synguard/synguard/internal/probe"
 	"github.com/synguard/synguard/internal/synrecv"
 )
 
@@ -20,6 +21,9 @@ const MaxTopN = 1000
 // collector; a new collector adds its own section here.
 type Config struct {
 	SynRecv SynRecv `yaml:"syn_recv"`
+	// Probes lists the services to probe in the background and the modules
+	// that say how (see internal/probe).
+	Probes probe.Config `yaml:"probes"`
 }
 
 // SynRecv configures the SYN_RECV collector.
