@@ -503,28 +503,29 @@ func (c *Client) bindRuntime(ctx context.Context, name string) (bool, error) {
 }
 
 // AfterRestart is what to do when firewalld has started again (Watch's
-// EventStarted), before re-applying blocks: wait until it runs and, if
-// AllowReload is set, reload it once. A SIGKILLed firewalld forgets its
-// sources but leaves their nftables rules in the kernel, where they keep
-// dropping; removing the source then answers UNKNOWN_SOURCE and the range
-// stays blocked until a reload. Right after a start the runtime equals the
-// permanent config, so this reload costs other tools nothing they had not
-// already lost. In ipset mode it then checks the sets and bindings (Setup).
+// EventStarted), before re-applying blocks with Sync: wait until it runs,
+// then, in zone mode and if AllowReload is set, reload it once. A SIGKILLed
+// firewalld forgets its sources but leaves their nftables rules in the
+// kernel, where they keep dropping; removing the source then answers
+// UNKNOWN_SOURCE and the range stays blocked until a reload. Right after a
+// start the runtime equals the permanent config, so this reload costs other
+// tools nothing they had not already lost. Measured on firewalld 1.3.3: a
+// clean stop leaves nothing behind, and ipset mode needs no reload at all
+// (a start re-creates the sets empty, so a stale rule that names a set
+// blocks nothing once an entry is gone); in ipset mode AfterRestart only
+// checks the sets and bindings (Setup).
 func (c *Client) AfterRestart(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.waitUp(ctx); err != nil {
 		return err
 	}
-	if c.cfg.AllowReload {
-		if err := c.reload(ctx, "firewalld restarted: clear stale kernel rules a crash may have left"); err != nil {
-			return err
-		}
-	} else {
-		c.logger.Warn("firewalld restarted and reloads are not allowed: if it crashed, the kernel rules of blocks lifted from now on may stay until `firewall-cmd --reload`")
-	}
 	if c.cfg.Mode == ModeIPSet {
 		return c.setup(ctx)
 	}
-	return nil
+	if !c.cfg.AllowReload {
+		c.logger.Warn("firewalld restarted and reloads are not allowed: if it crashed, the kernel rules of blocks lifted from now on stay until `firewall-cmd --reload`")
+		return nil
+	}
+	return c.reload(ctx, "firewalld restarted: clear the stale kernel rules a crash leaves behind")
 }

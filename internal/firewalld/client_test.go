@@ -424,8 +424,8 @@ func TestAfterRestartClearsStaleRules(t *testing.T) {
 			fake.Crash()
 			fake.Start()
 			attacker := netip.MustParseAddr("198.51.100.33")
-			if !fake.Blocked(attacker) {
-				t.Fatal("the fake's crash left nothing stale")
+			if stale := fake.Blocked(attacker); stale != (mode == firewalld.ModeZone) {
+				t.Fatalf("after the crash, blocked = %v; zone sources leave stale rules, ipset entries do not", stale)
 			}
 			if err := c.AfterRestart(ctx(t)); err != nil {
 				t.Fatal(err)
@@ -440,6 +440,33 @@ func TestAfterRestartClearsStaleRules(t *testing.T) {
 				t.Fatal("still blocked after AfterRestart + Remove")
 			}
 		})
+	}
+}
+
+func TestAfterRestartIPSetNeedsNoReload(t *testing.T) {
+	fake, c := newFake(t, firewalld.Config{Mode: firewalld.ModeIPSet, AllowReload: true})
+	fake.ResetCalls()
+	fake.Restart()
+	if err := c.AfterRestart(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := fake.Calls("reload"); n != 0 {
+		t.Errorf("ipset mode: AfterRestart reloaded %d times, want 0", n)
+	}
+}
+
+func TestAfterRestartWaitsForRunning(t *testing.T) {
+	fake, c := newFake(t, firewalld.Config{Mode: firewalld.ModeZone, AllowReload: true})
+	fake.Stop()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		fake.Start()
+	}()
+	if err := c.AfterRestart(ctx(t)); err != nil {
+		t.Fatalf("AfterRestart while firewalld comes back: %v", err)
+	}
+	if n := fake.Calls("reload"); n != 1 {
+		t.Errorf("zone mode: %d reloads, want 1", n)
 	}
 }
 

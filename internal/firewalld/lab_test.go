@@ -43,11 +43,11 @@ const labPort = 8080
 var labSeq atomic.Int32
 
 type lab struct {
-	t        *testing.T
-	ns, att  string
-	state    string
-	script   string
-	busAddr  string
+	t       *testing.T
+	ns, att string
+	state   string
+	script  string
+	busAddr string
 }
 
 // needRoot skips a test that needs root and the lab's tools, saying which.

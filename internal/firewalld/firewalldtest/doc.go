@@ -7,8 +7,9 @@
 // as given in zone sources, overlapping ipset entries refused, runtime lost on
 // reload and restart), can fail any method with any code, emits Reloaded, and
 // can stop, crash and start again (dropping and retaking the bus name). A
-// crash keeps the blocked ranges in Blocked until the next reload, as the
-// stale nftables rules of a SIGKILLed firewalld do.
+// crash keeps the ranges blocked as zone sources in Blocked until the next
+// reload, as the stale nftables rules of a SIGKILLed firewalld do (ipset
+// entries do not stay: firewalld re-creates its sets empty).
 //
 //	fake, addr := firewalldtest.Start(t)
 //	conn, _ := dbus.Connect(addr)
