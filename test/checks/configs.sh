@@ -4,6 +4,7 @@
 # Alertmanager configuration.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+fail() { echo "configs.sh: $*" >&2; exit 1; }
 
 for t in promtool amtool; do
   command -v "$t" >/dev/null || { echo "configs.sh: $t not found (Debian packages prometheus, prometheus-alertmanager)" >&2; exit 1; }
@@ -40,5 +41,18 @@ route operators alertname=SynguardResponderDown severity=critical host=mx1
 # The responder route must send resolves, group by prefix and use a bearer token.
 for want in 'send_resolved: true' 'group_by: \[alertname, prefix\]' 'type: Bearer'; do
   grep -q "$want" "$am" || { echo "configs.sh: $am lacks '$want'" >&2; exit 1; }
+done
+# The webhook URL must name a path the responder really serves, on its port,
+# and Prometheus must scrape both binaries on their default ports.
+url=$(sed -n 's#^ *- url: \(http[^ ]*\)#\1#p' "$am" | head -1)
+path="/${url#*://*/}"
+port=$(sed -n 's#.*://[^:/]*:\([0-9]*\)/.*#\1#p' <<<"$url")
+grep -q "mux.Handle(\"$path\"" cmd/responder/*.go || fail "$am posts to $path, which cmd/responder does not serve"
+grep -q "defaultAddr *= *\":$port\"" cmd/responder/*.go || fail "$am posts to port $port, not the responder's default"
+for b in exporter responder; do
+  p=$(sed -n 's/.*defaultAddr *= *":\([0-9]*\)".*/\1/p' cmd/$b/*.go | head -1)
+  [ -n "$p" ] || fail "no defaultAddr in cmd/$b"
+  grep -A3 "job_name: synguard-$b" deploy/prometheus/prometheus.yml | grep -q ":$p\"" ||
+    fail "deploy/prometheus/prometheus.yml does not scrape synguard-$b on its default port $p"
 done
 echo "configs.sh: ok"
