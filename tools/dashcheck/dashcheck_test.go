@@ -159,3 +159,33 @@ func TestSubstituteVariables(t *testing.T) {
 		}
 	}
 }
+
+// TestRunbookLinks: every alert links to its own section of a document in
+// docs/ of this repository.
+func TestRunbookLinks(t *testing.T) {
+	const repoDocs = "https://github.com/synguard/synguard/blob/main/docs/"
+	for _, path := range glob(t, "../../rules/*.yml") {
+		links, err := RunbookLinks(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for alert, url := range links {
+			doc, anchor, ok := strings.Cut(strings.TrimPrefix(url, repoDocs), "#")
+			if !ok || !strings.HasPrefix(url, repoDocs) || strings.Contains(doc, "/") {
+				t.Errorf("%s: %s: runbook_url %q is not an anchor in docs/ of this repository", path, alert, url)
+				continue
+			}
+			anchors, err := RunbookAnchors("../../docs/" + doc)
+			if err != nil {
+				t.Errorf("%s: %s: %v", path, alert, err)
+				continue
+			}
+			if !anchors[anchor] {
+				t.Errorf("%s: %s: docs/%s has no section #%s", path, alert, doc, anchor)
+			}
+			if anchor != strings.ToLower(alert) {
+				t.Errorf("%s: %s links to #%s, not its own section", path, alert, anchor)
+			}
+		}
+	}
+}

@@ -167,3 +167,51 @@ func LintRuleTests(path string, cat Catalog) ([]string, error) {
 	}
 	return probs, nil
 }
+
+// RunbookAnchors returns the anchors GitHub gives the headings of a
+// Markdown file: lower case, spaces as hyphens, other punctuation dropped.
+func RunbookAnchors(path string) (map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read runbook: %w", err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.TrimSpace(strings.TrimLeft(line, "#"))
+		var a strings.Builder
+		for _, r := range strings.ToLower(title) {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+				a.WriteRune(r)
+			case r == ' ':
+				a.WriteRune('-')
+			}
+		}
+		anchors[a.String()] = true
+	}
+	return anchors, nil
+}
+
+// RunbookLinks returns each alert's runbook_url in a rule file.
+func RunbookLinks(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rules: %w", err)
+	}
+	var f RuleFile
+	if err := yaml.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("decode rules %s: %w", path, err)
+	}
+	links := map[string]string{}
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" {
+				links[r.Alert] = r.Annotations["runbook_url"]
+			}
+		}
+	}
+	return links, nil
+}
