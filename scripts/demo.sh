@@ -137,7 +137,7 @@ status_line() {
 resp_blocks() {
   [ -n "$RESPONDER" ] || { echo '[]'; return; }
   ip netns exec "$(loop_victim_ns 1)" curl -fsS --max-time 2 http://127.0.0.1:9818/api/v1/blocks 2>/dev/null |
-    jq -c '[(if type == "array" then . else (.blocks // .data // []) end)[] | .prefix] | unique'
+    jq -c '[.blocks[]? | select(.applied) | .prefix] | unique'
 }
 
 blocked_all() {
@@ -146,6 +146,12 @@ blocked_all() {
   for p in $(loop_flood_prefixes); do
     jq -e --arg p "$p" 'index($p) != null' <<<"$b" >/dev/null || return 1
   done
+}
+
+# exporter_counts: SYN_RECV per prefix straight from victim 1's exporter.
+exporter_counts() {
+  ip netns exec "$(loop_victim_ns 1)" curl -fsS --max-time 2 http://127.0.0.1:9817/metrics |
+    awk '/^synguard_syn_recv_sockets\{/ && $2 > 0 && !/other/ {match($0, /prefix="[^"]+"/); printf "%s=%s ", substr($0, RSTART+8, RLENGTH-9), $2}'
 }
 
 smtp_probe() { loop_prom_scalar 'synguard_probe_success{module="smtp"}'; }
@@ -200,17 +206,28 @@ for _ in 1 2 3; do status_line 0; sleep 1; done
 step "flood: $(loop_flood_prefixes) -> $(loop_victim_ip 1):25, ${LOOP_FLOOD_RATE:-1000} SYN/s each"
 t0=$(date +%s)
 loop_flood_start 1 || die "flooder failed to start"
-smtp_down_at="" blocked_at="" smtp_back_at="" ctl_back_at=""
+smtp_down_at="" blocked_at="" smtp_back_at="" ctl_back_at="" counts_at="" ss_then="" exp_then=""
 while :; do
   now=$(date +%s); t=$(( now - t0 ))
   status_line "$t"
   smtp=$(smtp_probe)
   [ -z "$smtp_down_at" ] && [ "$smtp" = 0 ] && smtp_down_at=$t
+  # Once the flood shows, the same sockets as ss and as the exporter see them.
+  if [ -z "$counts_at" ] && (( t >= 3 )); then
+    ss_then=$(loop_ss_counts 1); exp_then=$(exporter_counts)
+    [ -n "$ss_then" ] && counts_at=$t
+  fi
   if [ -n "$RESPONDER" ]; then
     [ -z "$blocked_at" ] && blocked_all && blocked_at=$t
-    [ -n "$blocked_at" ] && [ -z "$smtp_back_at" ] && [ -n "$smtp_down_at" ] && [ "$smtp" = 1 ] && smtp_back_at=$t
-    [ -n "$smtp_back_at" ] && [ -z "$ctl_back_at" ] && [ "$(loop_control_last 1)" = ok ] && ctl_back_at=$t
-    [ -n "$ctl_back_at" ] && (( t >= ctl_back_at + 3 )) && break
+    if [ -n "$blocked_at" ]; then
+      [ -z "$smtp_back_at" ] && [ "$smtp" = 1 ] && smtp_back_at=$t
+      [ -z "$ctl_back_at" ] && [ "$(loop_control_last 1)" = ok ] && ctl_back_at=$t
+      # Done when the control host is served again (and the SMTP probe,
+      # where the exporter has probes).
+      if [ -n "$ctl_back_at" ] && { [ -n "$smtp_back_at" ] || [ -z "$smtp" ]; }; then
+        (( t >= ctl_back_at + 3 )) && break
+      fi
+    fi
   else
     # Detection only: show the counts a little past the alert's for: 30s.
     (( t >= 45 )) && break
@@ -224,17 +241,18 @@ loop_flood_stop 1
 step "summary"
 ok=yes
 say "flood: $(loop_flood_prefixes), ${flood_secs}s"
-say "SYN_RECV per /27 now, ss vs exporter:"
-ss_now=$(loop_ss_counts 1)
-say "  ss:       $(awk '{printf "%s=%s ", $1, $2}' <<<"$ss_now")"
-say "  exporter: $(ip netns exec "$(loop_victim_ns 1)" curl -fsS --max-time 2 http://127.0.0.1:9817/metrics |
-  awk '/^synguard_syn_recv_sockets\{/ && $2 > 0 && !/other/ {match($0, /prefix="[^"]+"/); printf "%s=%s ", substr($0, RSTART+8, RLENGTH-9), $2}')"
+if [ -n "$counts_at" ]; then
+  say "SYN_RECV per /27 at +${counts_at}s, ss vs exporter:"
+  say "  ss:       $(awk '{printf "%s=%s ", $1, $2}' <<<"$ss_then")"
+  say "  exporter: $exp_then"
+fi
 if [ -n "$smtp_down_at" ]; then say "SMTP probe failed from +${smtp_down_at}s"
 elif [ -n "$(smtp_probe)" ]; then say "${Y}SMTP probe never seen failing${N}"
 else say "${Y}no probe metrics (the exporter's probes are not in this build)${N}"; fi
 if [ -n "$RESPONDER" ]; then
   if [ -n "$blocked_at" ]; then say "${G}both /27s blocked by +${blocked_at}s${N}"; else say "${R}not both /27s blocked within ${DEMO_TIMEOUT}s${N}"; ok=""; fi
-  if [ -n "$smtp_back_at" ]; then say "${G}SMTP answering again from +${smtp_back_at}s${N}"; else say "${R}SMTP did not come back${N}"; ok=""; fi
+  if [ -n "$smtp_back_at" ]; then say "${G}SMTP probe answering again from +${smtp_back_at}s${N}"
+  elif [ -n "$(smtp_probe)" ]; then say "${R}SMTP probe did not come back${N}"; ok=""; fi
   if [ -n "$ctl_back_at" ]; then say "${G}control host $(loop_control_ip 1) served again from +${ctl_back_at}s, never blocked${N}"; else say "${R}control host not served${N}"; ok=""; fi
   say "victim's firewalld, zone drop: $(loop_fw_drop_sources 1 2>/dev/null | tr '\n' ' ')"
   say "responder's blocks: $(resp_blocks)"
