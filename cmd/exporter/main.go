@@ -1,6 +1,3 @@
-// Command synguard-exporter publishes a host's SYN_RECV sockets per source
-// prefix and its TcpExt SYN-flood counters as Prometheus metrics, on :9817
-// by default. See the README for its flags and metrics.
 package main
 
 import (

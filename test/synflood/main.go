@@ -198,6 +198,17 @@ func run(o options) (int, error) {
 		return 0, fmt.Errorf("raw socket (needs CAP_NET_RAW): %w", err)
 	}
 	defer unix.Close(fd)
+	// Without IP_RECVERR the kernel reports a SYN dropped by a full
+	// per-CPU backlog on the veth (ENOBUFS) as sent: with it, we see the
+	// drop and send that SYN again, so the count stays exact.
+	if o.dst.Is4() {
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+	} else {
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("set RECVERR: %w", err)
+	}
 	if o.iface != "" {
 		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, o.iface); err != nil {
 			return 0, fmt.Errorf("bind to %s: %w", o.iface, err)
