@@ -1,9 +1,11 @@
 package probe
 
 import (
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -165,4 +167,40 @@ func TestDialogueSendsWhatItShould(t *testing.T) {
 	if r.Success || strings.Contains(r.Err.Error(), "s3cret") {
 		t.Errorf("err = %v: want a failure that does not show the password", r.Err)
 	}
+}
+
+// TestFailureReasonLogged: a garbage-sending server fails the probe within
+// its timeout, and the reason is logged at debug level.
+func TestFailureReasonLogged(t *testing.T) {
+	var buf syncBuf
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	addr := serve(t, func(c net.Conn) { c.Write([]byte("\x16\x03\x01garbage\r\n")) })
+	m := module(t, "prober: smtp\ntimeout: 1s\n")
+	r := (&Prober{Logger: logger}).Probe(t.Context(), "smtp", m, addr)
+	if r.Success {
+		t.Fatal("garbage banner accepted")
+	}
+	log := buf.String()
+	for _, want := range []string{"level=DEBUG", `msg="probe failed"`, "module=smtp", "target=" + addr, `expect \"^220 \": got \"\\x16\\x03\\x01garbage\"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("debug log lacks %s:\n%s", want, log)
+		}
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

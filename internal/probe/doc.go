@@ -7,8 +7,10 @@
 // own jittered interval, with bounded concurrency and a hard per-probe
 // timeout, and keeps the last result of each; its Collector turns those
 // results into metrics at scrape time, so a scrape never waits on a slow or
-// dead service. Handler serves /probe?module=&target= for operators who drive
-// targets from Prometheus relabeling, as blackbox_exporter does.
+// dead service. Manager ties them together for cmd/exporter: it applies a
+// config (and re-applies it on reload), is the collector, and serves
+// /probe?module=&target= for operators who drive targets from Prometheus
+// relabeling, as blackbox_exporter does.
 //
 // SMTP, POP3 and FTP are not hand-written clients: each is a list of
 // expect/send/starttls steps (see Step) run by one dialogue engine, and a tcp

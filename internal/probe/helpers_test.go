@@ -83,7 +83,7 @@ func (c *testCert) serverConfig() *tls.Config {
 
 // serve accepts connections on a loopback port and hands each to handle in
 // its own goroutine; everything ends when the test does.
-func serve(t *testing.T, handle func(net.Conn)) string {
+func serve(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -219,7 +219,7 @@ func (s *lineServer) lines() []string {
 }
 
 // loadConfig decodes a probes config the way the exporter does.
-func loadConfig(t *testing.T, yml string) Config {
+func loadConfig(t testing.TB, yml string) Config {
 	t.Helper()
 	var c struct {
 		Probes Config `yaml:"probes"`
@@ -231,7 +231,7 @@ func loadConfig(t *testing.T, yml string) Config {
 }
 
 // module decodes one module from YAML.
-func module(t *testing.T, yml string) *Module {
+func module(t testing.TB, yml string) *Module {
 	t.Helper()
 	cfg := loadConfig(t, "probes:\n  modules:\n    m:\n"+indent(yml, "      "))
 	m := cfg.Modules["m"]
