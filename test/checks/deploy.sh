@@ -63,10 +63,15 @@ out=$(systemd-analyze verify "$tmp"/units/*.service 2>&1) || { echo "$out"; fail
 # Unknown or misspelt keys are only warnings there: any output is a failure.
 [ -z "$out" ] || { echo "$out"; fail "systemd-analyze verify warned"; }
 for u in deploy/systemd/*.service; do
-  for k in 'User=synguard-' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'CapabilityBoundingSet=$' 'ProtectHome=yes'; do
+  for k in 'User=synguard-' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes'; do
     grep -q "^$k" "$u" || fail "$u lacks $k"
   done
 done
+# Capabilities only where needed: none for the exporter, CAP_NET_ADMIN (for
+# conntrack) and nothing else for the responder; the responder test below
+# runs with exactly this set.
+grep -qx 'CapabilityBoundingSet=' deploy/systemd/synguard-exporter.service || fail "the exporter unit keeps capabilities"
+grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN' deploy/systemd/synguard-responder.service || fail "the responder unit's capabilities are not exactly CAP_NET_ADMIN"
 mkdir -p "$tmp/sysroot/etc"
 systemd-sysusers --root="$tmp/sysroot" "$root/deploy/systemd/synguard.sysusers.conf" >/dev/null 2>&1 ||
   fail "systemd-sysusers refused deploy/systemd/synguard.sysusers.conf"
@@ -107,5 +112,8 @@ else
   chmod 0711 "$tmp"
   mkdir "$tmp/polkit"
   unshare -m --propagation private bash test/checks/lib/polkit-check.sh "$rules" "$tmp/polkit"
+  echo "-- the responder as synguard-responder against a real firewalld and polkitd"
+  command -v firewalld >/dev/null || fail "firewalld not found (Debian package firewalld)"
+  bash test/checks/lib/responder-polkit.sh "$responder" "$rules"
 fi
 echo "deploy.sh: ok"
