@@ -49,6 +49,7 @@ type responder struct {
 	stdout *syncBuffer
 	cancel func()
 	done   chan int
+	once   sync.Once
 }
 
 // startResponder runs the whole program in-process on 127.0.0.1:0.
@@ -77,12 +78,14 @@ func startResponder(t *testing.T, args ...string) *responder {
 }
 
 func (r *responder) stop() {
-	r.cancel()
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		panic("responder did not stop")
-	}
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			panic("responder did not stop")
+		}
+	})
 }
 
 func (r *responder) do(t *testing.T, method, path, contentType, body string, header ...string) (int, string) {

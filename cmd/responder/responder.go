@@ -160,6 +160,7 @@ func firewalldConfig(c *responderconfig.Config) firewalld.Config {
 	return firewalld.Config{
 		Mode: firewalld.Mode(f.Mode), Zone: f.Zone, Permanent: f.Permanent,
 		IPSet4: f.IPSetIPv4, IPSet6: f.IPSetIPv6, IPSetMaxElem: f.IPSetMaxElements, AllowReload: f.AllowReload,
+		KeepConnections: f.KeepConnections, ConntrackNetns: f.ConntrackNetns,
 	}
 }
 

@@ -290,7 +290,7 @@ func (e *Engine) CountRefused(r policy.Reason, n int) {
 func (e *Engine) audit(action, result string, b blockstore.Block, extra ...any) {
 	args := []any{"action", action, "result", result, "prefix", b.Prefix.String()}
 	if action == ActionBlock {
-		args = append(args, "source", b.Source, "alert", b.Alert, "expiry", b.Expiry.UTC().Format(time.RFC3339), "offences", b.Offences)
+		args = append(args, "block_source", b.Source, "alert", b.Alert, "expiry", b.Expiry.UTC().Format(time.RFC3339), "offences", b.Offences)
 	}
 	e.logger.Info("audit", append(args, extra...)...)
 	e.recent.action(e.now(), action, result, b.Prefix, "")

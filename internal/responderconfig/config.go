@@ -96,6 +96,8 @@ type Firewalld struct {
 	IPSetIPv6         string   `yaml:"ipset_ipv6"`
 	IPSetMaxElements  int      `yaml:"ipset_max_elements"`
 	AllowReload       bool     `yaml:"allow_reload"`
+	KeepConnections   bool     `yaml:"keep_connections"`
+	ConntrackNetns    string   `yaml:"conntrack_netns"`
 	ReconcileInterval Duration `yaml:"reconcile_interval"`
 }
 

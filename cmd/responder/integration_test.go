@@ -1,0 +1,395 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/synguard/synguard/internal/blockstore"
+	"github.com/synguard/synguard/internal/firewalld"
+)
+
+// labConfig writes a responder config for the lab in the given mode.
+func labConfig(t *testing.T, ns, mode, extra string) (path, state string) {
+	t.Helper()
+	dir := t.TempDir()
+	path = filepath.Join(dir, "responder.yml")
+	state = filepath.Join(dir, "state", "state.json")
+	cfg := fmt.Sprintf(`state_file: %s
+firewalld:
+  mode: %s
+  allow_reload: true
+  conntrack_netns: %s
+  reconcile_interval: 1h
+%s`, state, mode, "/run/netns/"+ns, extra)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, state
+}
+
+// listed returns what firewalld itself holds for the responder, read over
+// its own D-Bus connection.
+func (l *lab) listed(mode string) []string {
+	l.t.Helper()
+	conn, err := firewalld.Connect(l.busAddr)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer conn.Close()
+	c, err := firewalld.New(conn, firewalld.Config{Mode: firewalld.Mode(mode)}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ps, err := c.List(ctx)
+	if err != nil {
+		return []string{"error: " + err.Error()}
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (l *lab) waitListed(mode string, want []string, within time.Duration) {
+	l.t.Helper()
+	slices.Sort(want)
+	deadline := time.Now().Add(within)
+	for {
+		got := l.listed(mode)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("firewalld holds %v, want %v", got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRealFirewalld runs the responder against a real firewalld in both
+// modes: blocks really drop new and established TCP from the blocked ranges
+// only; duplicates change nothing; every unexpired block comes back after
+// --reload, --complete-reload and a SIGKILL and restart of firewalld; and a
+// manual unblock or an expiry after a crash really lets the range in again,
+// although the crash left its kernel rules behind.
+func TestRealFirewalld(t *testing.T) {
+	for _, mode := range []string{"ipset", "zone"} {
+		t.Run(mode, func(t *testing.T) {
+			l := startLab(t)
+			cfg, _ := labConfig(t, l.ns, mode, "")
+			r := startResponder(t, "--dbus.address="+l.busAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
+			waitFor(t, "firewalld_up", func() bool { return metricLine(r.metrics(t), "synguard_responder_firewalld_up 1") })
+
+			est, err := l.dial(attacker4, 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer est.Close()
+			if err := echo(est, 2*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			blocks := notification("firing", block("198.51.100.32/27"), block("2001:db8:5:1::/64"))
+			if code, body := r.post(t, blocks); code != 200 || !strings.Contains(body, `"blocked":2`) {
+				t.Fatalf("block: %d %s", code, body)
+			}
+			want := []string{"198.51.100.32/27", "2001:db8:5:1::/64"}
+			l.waitListed(mode, want, 10*time.Second)
+			for _, a := range []netip.Addr{attacker4, attacker6} {
+				if err := l.waitBlocked(a, 5*time.Second); err != nil {
+					t.Fatalf("after the block, %v: %v", a, err)
+				}
+			}
+			for _, a := range []netip.Addr{control4, control6} {
+				if err := l.reach(a); err != nil {
+					t.Fatalf("control %v blocked: %v", a, err)
+				}
+			}
+			if err := echo(est, 2*time.Second); err == nil || !isTimeout(err) {
+				t.Fatalf("established connection from the blocked /27 not dropped: %v", err)
+			}
+
+			// An Alertmanager HA pair: the same notification twice more.
+			for range 2 {
+				if code, body := r.post(t, blocks); code != 200 || !strings.Contains(body, `"duplicates":2`) {
+					t.Fatalf("duplicate: %d %s", code, body)
+				}
+			}
+			l.waitListed(mode, want, time.Second)
+
+			for _, ev := range []string{"fw_reload", "fw_complete_reload", "fw_crash_restart"} {
+				l.fw(ev)
+				l.waitListed(mode, want, 20*time.Second)
+				for _, a := range []netip.Addr{attacker4, attacker6} {
+					if err := l.waitBlocked(a, 5*time.Second); err != nil {
+						t.Fatalf("after %s, %v: %v", ev, a, err)
+					}
+				}
+				if err := l.waitReach(control4, 5*time.Second); err != nil {
+					t.Fatalf("after %s, control: %v", ev, err)
+				}
+			}
+			m := r.metrics(t)
+			if metricLine(m, "synguard_responder_reconcile_repairs_total 0") {
+				t.Fatal("restores not counted as repairs")
+			}
+
+			// Manual unblock after a crash: the stale kernel rules must go.
+			l.fw("fw_crash_restart")
+			l.waitListed(mode, want, 20*time.Second)
+			if code, body := r.do(t, http.MethodDelete, "/api/v1/blocks/198.51.100.32/27", "", ""); code != 200 {
+				t.Fatalf("unblock: %d %s", code, body)
+			}
+			if err := l.waitReach(attacker4, 10*time.Second); err != nil {
+				t.Fatalf("after a crash and an unblock, %v still cannot connect: %v", attacker4, err)
+			}
+			if err := l.waitBlocked(attacker6, 2*time.Second); err != nil {
+				t.Fatalf("the other block went too: %v", err)
+			}
+
+			// Expiry after a crash.
+			if code, body := r.do(t, http.MethodPost, "/api/v1/blocks", "application/json", `{"prefix":"198.51.100.33/27","duration":"6s","reason":"lab"}`); code != 201 {
+				t.Fatalf("manual block: %d %s", code, body)
+			}
+			if err := l.waitBlocked(attacker4, 5*time.Second); err != nil {
+				t.Fatalf("manual block: %v", err)
+			}
+			l.fw("fw_crash_restart")
+			l.waitListed(mode, want, 20*time.Second)
+			if err := l.waitReach(attacker4, 15*time.Second); err != nil {
+				t.Fatalf("after a crash and the expiry, %v still cannot connect: %v", attacker4, err)
+			}
+			l.waitListed(mode, []string{"2001:db8:5:1::/64"}, 5*time.Second)
+		})
+	}
+}
+
+// binary builds synguard-responder once per test run.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "sgr-bin")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "synguard-responder")
+	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v: %s", err, out)
+	}
+	return path, nil
+})
+
+type process struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startBinary(t *testing.T, args ...string) *process {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	logf, err := os.OpenFile(filepath.Join(t.TempDir(), "responder.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append(args, "--web.listen-address="+addr)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, url: "http://" + addr}
+	t.Cleanup(func() {
+		p.kill()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("responder log:\n%s", b)
+		}
+	})
+	waitFor(t, "responder up", func() bool {
+		resp, err := http.Get(p.url + "/-/healthy")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return p
+}
+
+func (p *process) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Wait()
+	}
+}
+
+func (p *process) post(path, contentType, body string) (int, error) {
+	resp, err := http.Post(p.url+path, contentType, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
+
+// TestResponderCrashMidBatch SIGKILLs the responder binary while
+// notifications arrive: after a restart every acknowledged block is in
+// firewalld (nothing lost); after another SIGKILL, with the blocks expiring
+// while it is down, a restart lifts every expired one and keeps the rest.
+func TestResponderCrashMidBatch(t *testing.T) {
+	l := startLab(t)
+	const mode = "ipset"
+	cfg, state := labConfig(t, l.ns, mode, `policy:
+  block_duration:
+    base: 15s
+    max: 15s
+  rate_limit:
+    blocks_per_minute: 6000
+    burst: 1000
+`)
+	args := []string{"--dbus.address=" + l.busAddr, "--config.file=" + cfg, "--web.disable-exporter-metrics"}
+	p := startBinary(t, args...)
+
+	// Long manual blocks that must survive everything.
+	var long []string
+	for i := range 10 {
+		pf := fmt.Sprintf("203.0.113.%d/32", i*8)
+		code, err := p.post("/api/v1/blocks", "application/json", fmt.Sprintf(`{"prefix":%q,"duration":"1h"}`, pf))
+		if err != nil || code != 201 {
+			t.Fatalf("manual block %s: %d %v", pf, code, err)
+		}
+		long = append(long, pf)
+	}
+
+	// 160 short blocks in notifications of 8 from 4 senders; SIGKILL
+	// after the 8th acknowledgement.
+	var mu sync.Mutex
+	var acked []string
+	killed := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for s := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := s; n < 20; n += 4 {
+				var labels []map[string]string
+				var ps []string
+				for i := range 8 {
+					pf := fmt.Sprintf("198.18.%d.%d/27", n, i*32)
+					labels = append(labels, block(pf))
+					ps = append(ps, pf)
+				}
+				code, err := p.post("/webhook", "application/json", notification("firing", labels...))
+				if err != nil || code != 200 {
+					return
+				}
+				mu.Lock()
+				acked = append(acked, ps...)
+				if len(acked) >= 64 {
+					once.Do(func() { p.kill(); close(killed) })
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	once.Do(func() { p.kill(); close(killed) })
+	<-killed
+	mu.Lock()
+	ackedNow := slices.Clone(acked)
+	mu.Unlock()
+	if len(ackedNow) < 64 {
+		t.Fatalf("only %d blocks acknowledged before the kill", len(ackedNow))
+	}
+
+	p = startBinary(t, args...)
+	// Everything acknowledged is in firewalld again (plus, possibly,
+	// blocks saved but not acknowledged when the kill came).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := l.listed(mode)
+		var missing []string
+		for _, pf := range append(slices.Clone(ackedNow), long...) {
+			if !slices.Contains(got, pf) {
+				missing = append(missing, pf)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d acknowledged blocks missing from firewalld after the restart, e.g. %v; firewalld holds %d: %v",
+				len(missing), len(ackedNow)+len(long), missing[:min(5, len(missing))], len(got), got[:min(5, len(got))])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Down while the short blocks expire; firewalld keeps them meanwhile.
+	p.kill()
+	time.Sleep(16 * time.Second)
+	if got := l.listed(mode); len(got) <= len(long) {
+		t.Fatalf("with the responder down firewalld should still hold the expired blocks, holds %d", len(got))
+	}
+	startBinary(t, args...)
+	l.waitListed(mode, long, 20*time.Second)
+
+	// The state file remembers every acknowledged block as expired.
+	st, err := openStateCopy(t, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pf := range ackedNow {
+		b, ok := st[pf]
+		if !ok || b.Active || b.LiftReason != blockstore.LiftExpired || b.Offences != 1 {
+			t.Fatalf("state of %s: %+v (present %v)", pf, b, ok)
+		}
+	}
+}
+
+// openStateCopy reads the state file without taking its lock (the
+// responder holds it).
+func openStateCopy(t *testing.T, path string) (map[string]blockstore.Block, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f struct {
+		Blocks []blockstore.Block `json:"blocks"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, err
+	}
+	out := map[string]blockstore.Block{}
+	for _, blk := range f.Blocks {
+		out[blk.Prefix.String()] = blk
+	}
+	return out, nil
+}
