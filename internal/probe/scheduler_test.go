@@ -93,15 +93,18 @@ func TestSchedulerBounded(t *testing.T) {
 // and Stop ends the hung probes.
 func TestScrapeNeverWaits(t *testing.T) {
 	quiet := serve(t, silent)
-	cfg := schedulerConfig(t, quiet, quiet, 8, "10s", "10s", 8)
+	cfg := schedulerConfig(t, quiet, quiet, 8, "3s", "3s", 8)
 	m := NewManager(nil, nil)
 	if err := m.Apply(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	// Let the first probes start (the first delay is random up to the interval's 10s cap).
-	deadline := time.Now().Add(12 * time.Second)
+	// Let the first probes start (the first delay is random up to the interval).
+	deadline := time.Now().Add(5 * time.Second)
 	for m.Scheduler().Stats().InFlight < 3 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
+	}
+	if n := m.Scheduler().Stats().InFlight; n < 3 {
+		t.Fatalf("only %d probes hanging after 5s", n)
 	}
 	start := time.Now()
 	if text := gatherText(t, m); !strings.Contains(text, "synguard_probe_in_flight") {
