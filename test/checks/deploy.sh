@@ -3,7 +3,10 @@
 # engine runs here, so it is validated, not run), the Dockerfiles' inputs,
 # the systemd units (systemd-analyze verify, offline), the sysusers file,
 # the sample configs (each binary's --config.check) and the polkit rule
-# (JavaScript syntax, and the real polkitd asked what it grants).
+# (JavaScript syntax, and the real polkitd asked what it grants); as root,
+# the exporter without capabilities on real SYN_RECV sockets, and the
+# responder as an unprivileged user, with its unit's one capability, against
+# a real firewalld authorising it through the real polkitd.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -96,7 +99,7 @@ if command -v node >/dev/null; then
   node -e 'new Function(require("fs").readFileSync(process.argv[1], "utf8"))' "$rules" || fail "$rules is not valid JavaScript"
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "deploy.sh: SKIP polkit grant check: needs root (a private mount namespace and polkitd)"
+  echo "deploy.sh: SKIP polkit, exporter and responder privilege checks: they need root (namespaces, polkitd, firewalld)"
 else
   for t in /usr/lib/polkit-1/polkitd pkcheck dbus-daemon setpriv unshare; do
     command -v "$t" >/dev/null || [ -x "$t" ] || fail "$t not found (Debian packages polkitd, dbus, util-linux)"
@@ -112,6 +115,8 @@ else
   chmod 0711 "$tmp"
   mkdir "$tmp/polkit"
   unshare -m --propagation private bash test/checks/lib/polkit-check.sh "$rules" "$tmp/polkit"
+  echo "-- the exporter without capabilities on real SYN_RECV sockets"
+  bash test/checks/lib/exporter-unprivileged.sh "$exporter"
   echo "-- the responder as synguard-responder against a real firewalld and polkitd"
   command -v firewalld >/dev/null || fail "firewalld not found (Debian package firewalld)"
   bash test/checks/lib/responder-polkit.sh "$responder" "$rules"
