@@ -57,8 +57,6 @@ type Selector struct {
 	Matchers map[string]string
 	// Func is the range function directly around the selector, if any.
 	Func string
-	// Ranged says the selector is a range vector.
-	Ranged bool
 	// RateInterval says the range is Grafana's $__rate_interval.
 	RateInterval bool
 }
@@ -88,7 +86,6 @@ func Selectors(q string) ([]Selector, error) {
 		}
 		if len(path) >= 1 {
 			if ms, ok := path[len(path)-1].(*parser.MatrixSelector); ok {
-				s.Ranged = true
 				s.RateInterval = ms.Range == rateIntervalStandIn
 				if len(path) >= 2 {
 					if call, ok := path[len(path)-2].(*parser.Call); ok {
