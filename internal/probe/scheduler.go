@@ -99,6 +99,9 @@ func (s *Scheduler) Stop() {
 }
 
 func (s *Scheduler) loop(ctx context.Context, t Target, m *Module) {
+	if t.Interval <= 0 { // a Config built in code, not loaded from YAML
+		t.Interval = DefaultInterval
+	}
 	first := min(t.Interval, maxFirstDelay)
 	timer := time.NewTimer(rand.N(first))
 	defer timer.Stop()
