@@ -101,7 +101,10 @@ type Client struct {
 	conn   *dbus.Conn
 	cfg    Config
 	logger *slog.Logger
-	mu     sync.Mutex
+	mu     sync.Mutex // serialises every change
+
+	pendingMu sync.Mutex
+	pending   []*addRequest // ipset mode: Adds waiting for the next batch
 }
 
 // SystemBus connects to the system bus, or to DBUS_SYSTEM_BUS_ADDRESS when

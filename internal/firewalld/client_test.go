@@ -591,3 +591,33 @@ func TestCallTimeout(t *testing.T) {
 		t.Fatalf("Add against a stuck firewalld = %v, want unavailable (timeout)", err)
 	}
 }
+
+// Concurrent Adds in ipset mode go in together: while one batch is applied
+// the others queue and follow as one setEntries.
+func TestIPSetConcurrentAddsBatched(t *testing.T) {
+	fake, c := newFake(t, firewalld.Config{Mode: firewalld.ModeIPSet, AllowReload: true})
+	fake.SetDelay("ipset.addEntry", 50*time.Millisecond)
+	fake.SetDelay("ipset.setEntries", 50*time.Millisecond)
+	fake.ResetCalls()
+	const n = 100
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			errs <- c.Add(context.Background(), []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i), 0}), 24)})
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, _ := fake.RuntimeEntries("synguard4")
+	if len(es) != n {
+		t.Fatalf("%d entries, want %d", len(es), n)
+	}
+	calls := fake.Calls("ipset.addEntry") + fake.Calls("ipset.setEntries")
+	if calls > 10 {
+		t.Errorf("%d concurrent Adds took %d change calls, want a few batches", n, calls)
+	}
+	t.Logf("%d concurrent Adds: %d addEntry, %d setEntries", n, fake.Calls("ipset.addEntry"), fake.Calls("ipset.setEntries"))
+}

@@ -229,7 +229,8 @@ func (f *Fake) Start() {
 	f.mu.Unlock()
 	r, err := f.conn.RequestName(firewalld.BusName, dbus.NameFlagDoNotQueue)
 	if err != nil || r != dbus.RequestNameReplyPrimaryOwner {
-		f.t.Fatalf("fake firewalld: take %s: reply %v, %v", firewalld.BusName, r, err)
+		// Errorf, not Fatalf: tests restart the fake from other goroutines.
+		f.t.Errorf("fake firewalld: take %s: reply %v, %v", firewalld.BusName, r, err)
 	}
 }
 
@@ -244,7 +245,7 @@ func (f *Fake) stopLocked() {
 
 func (f *Fake) releaseName() {
 	if _, err := f.conn.ReleaseName(firewalld.BusName); err != nil {
-		f.t.Fatalf("fake firewalld: release %s: %v", firewalld.BusName, err)
+		f.t.Errorf("fake firewalld: release %s: %v", firewalld.BusName, err)
 	}
 }
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# firewalld backend benchmark, in one run against one real firewalld in a lab
+# namespace (test/lab/firewalld.sh): the Go Client's Add of 1,000 and 10,000
+# prefixes in ipset mode (one batch each) and 1,000 in zone mode, one more
+# block at that size, Sync restoring everything after `firewall-cmd --reload`,
+# beside a loop of `firewall-cmd --zone=drop --add-source` over a sample of
+# the same prefixes. Writes test/bench/results/firewalld.md (and prints it).
+# Needs root.
+#
+# Env: SAMPLE [20] firewall-cmd calls, OUT [test/bench/results/firewalld.md],
+#      FW_NS [sgf-bench-$$], FW_STATE [/tmp/sgf-bench-$$]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+SAMPLE=${SAMPLE:-20}
+OUT=${OUT:-$repo/test/bench/results/firewalld.md}
+export FW_NS=${FW_NS:-sgf-bench-$$} FW_STATE=${FW_STATE:-/tmp/sgf-bench-$$}
+[ "$(id -u)" = 0 ] || { echo "bench: needs root (network namespaces, firewalld)" >&2; exit 1; }
+# shellcheck source=../lab/firewalld.sh
+. test/lab/firewalld.sh
+
+work=$(mktemp -d /tmp/sgf-bench.XXXXXX)
+trap 'fw_down; rm -rf "$work"' EXIT
+fw_root_nft_empty || { echo "bench: the root namespace has nft tables; refusing to run beside them" >&2; exit 1; }
+fw_up 2>"$work/fw.log"
+
+# The i-th /29 of 198.18.0.0/15, as benchPrefixes in bench_test.go.
+prefix_n() { local blk=$(( $1 / 32 )); echo "198.$(( 18 + blk / 256 )).$(( blk % 256 )).$(( $1 % 32 * 8 ))/29"; }
+us() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+
+echo "== firewall-cmd --zone=drop --add-source x$SAMPLE" >&2
+t0=$(us)
+for ((i = 0; i < SAMPLE; i++)); do fw_cmd --zone=drop --add-source="$(prefix_n "$i")" >/dev/null; done
+t1=$(us)
+for ((i = 0; i < SAMPLE; i++)); do fw_cmd --zone=drop --remove-source="$(prefix_n "$i")" >/dev/null; done
+cmd_ms_per=$(awk -v d=$((t1 - t0)) -v n="$SAMPLE" 'BEGIN {printf "%.1f", d / 1000 / n}')
+
+echo "== Go benchmarks (BenchmarkIPSet, BenchmarkZone)" >&2
+SGF_BENCH_BUS=$(fw_bus_address) SGF_BENCH_NETNS=/run/netns/$FW_NS \
+  go test -run '^$' -bench '^Benchmark(IPSet|Zone)$' -benchtime=1x -count=1 -timeout 30m ./internal/firewalld/ \
+  | tee "$work/bench.txt" >&2
+
+# metric NAME BENCH: the value reported as NAME on BENCH's result line.
+metric() { awk -v b="^Benchmark$2-" -v m="$1" '$1 ~ b { for (i = 3; i < NF; i++) if ($(i+1) == m) print $i }' "$work/bench.txt"; }
+ratio() { awk -v a="$cmd_ms_per" -v b="$1" 'BEGIN { if (b > 0) printf "%.0f", a / b; else print "n/a" }'; }
+
+i1k=$(metric add1000-ms/prefix IPSet); i10k=$(metric add10000-ms/prefix IPSet); z1k=$(metric add1000-ms/prefix Zone)
+fw_root_nft_empty || { echo "bench: the root namespace's firewall changed!" >&2; exit 1; }
+
+{
+  echo "# firewalld backend: measured costs"
+  echo
+  echo "Command: \`sudo test/bench/firewalld.sh\` (SAMPLE=$SAMPLE), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores,"
+  echo "firewalld $(dpkg-query -W -f='${Version}' firewalld 2>/dev/null || echo '?') (nftables backend) on a private D-Bus in a network namespace,"
+  echo "prefixes: /29s of 198.18.0.0/15. One firewalld, one run; the Go side is \`internal/firewalld\`'s Client over godbus."
+  echo
+  echo "| what | total | per prefix | vs firewall-cmd loop |"
+  echo "|---|---|---|---|"
+  echo "| \`firewall-cmd --zone=drop --add-source\` loop, $SAMPLE prefixes | $(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.0f ms", d / 1000}') | $cmd_ms_per ms | 1x |"
+  echo "| ipset mode: Add of 1,000 (one batch) | $(metric add1000-ms IPSet) ms | $i1k ms | $(ratio "$i1k")x faster |"
+  echo "| ipset mode: Add of 10,000 (one batch) | $(metric add10000-ms IPSet) ms | $i10k ms | $(ratio "$i10k")x faster |"
+  echo "| zone mode: Add of 1,000 (one batch) | $(metric add1000-ms Zone) ms | $z1k ms | $(ratio "$z1k")x faster |"
+  echo
+  echo "| what | time |"
+  echo "|---|---|"
+  echo "| ipset mode: one more block with 10,000 present (addEntry) | $(metric add1at10000-ms IPSet) ms |"
+  echo "| ipset mode: Sync restoring 10,000 after \`firewall-cmd --reload\` (one setEntries) | $(metric restore10000-ms IPSet) ms |"
+  echo "| ipset mode: Sync with nothing to repair, 10,000 blocks | $(metric sync10000noop-ms IPSet) ms |"
+  echo "| zone mode: one more block with 1,000 present (addSource) | $(metric add1at1000-ms Zone) ms |"
+  echo "| zone mode: Sync restoring 1,000 after a reload (1,000 addSource) | $(metric restore1000-ms Zone) ms |"
+  echo "| zone mode: Sync with nothing to repair, 1,000 blocks | $(metric sync1000noop-ms Zone) ms |"
+  echo
+  echo "Raw \`go test -bench\` output:"
+  echo
+  echo '```'
+  grep -E '^(Benchmark|goos|goarch|cpu)' "$work/bench.txt"
+  echo '```'
+} >"$OUT"
+cat "$OUT"
