@@ -87,9 +87,15 @@ type Aggregator struct {
 	counts   []PrefixCount
 	excluded [2]uint64
 	nsources [2]int
+	// peak is the most sources the maps have held since they were made.
+	peak int
 
 	res Result
 }
+
+// shrinkBelow is the map size under which the Aggregator never bothers to
+// give memory back.
+const shrinkBelow = 1 << 16
 
 // NewAggregator returns an empty Aggregator.
 func NewAggregator(o Options) *Aggregator {
@@ -200,9 +206,6 @@ func (a *Aggregator) Result() *Result {
 		}
 		return cmp.Compare(x.Prefix.Bits(), y.Prefix.Bits())
 	})
-	// Sorting moved the counts: the slot map is stale until the next Reset.
-	clear(a.slots)
-	clear(a.sources)
 	for f := range a.res.Family {
 		fr := &a.res.Family[f]
 		*fr = FamilyResult{Top: fr.Top[:0], Sources: a.nsources[f], Excluded: a.excluded[f]}
@@ -230,5 +233,26 @@ func (a *Aggregator) Result() *Result {
 			}
 		}
 	}
+	a.release()
 	return &a.res
+}
+
+// release empties the maps for the next round (sorting moved the counts, so
+// the slot map is stale anyway). Go maps keep their size when cleared: after
+// a diffuse flood (a source per socket) has gone, they are made anew so that
+// the memory goes too.
+func (a *Aggregator) release() {
+	n := len(a.sources)
+	if n > a.peak {
+		a.peak = n
+	}
+	if a.peak > shrinkBelow && n < a.peak/4 {
+		a.sources = make(map[[16]byte]source, n)
+		a.slots = make(map[netip.Prefix]int32, len(a.slots))
+		a.counts = make([]PrefixCount, 0, len(a.counts))
+		a.peak = n
+		return
+	}
+	clear(a.slots)
+	clear(a.sources)
 }

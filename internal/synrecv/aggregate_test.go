@@ -193,3 +193,23 @@ func BenchmarkAggregate(b *testing.B) {
 		})
 	}
 }
+
+// TestAggregatorReleasesMemory: after a round with a source per socket,
+// a quiet round gives the maps' memory back.
+func TestAggregatorReleasesMemory(t *testing.T) {
+	a := NewAggregator(DefaultOptions())
+	for i := 0; i < 100_000; i++ {
+		a.Add(Socket{State: StateSynRecv, LocalPort: 25, Remote: netip.AddrFrom4([4]byte{198, byte(18 + i>>16), byte(i >> 8), byte(i)})})
+	}
+	if r := a.Result(); r.Family[IPv4].Sources != 100_000 {
+		t.Fatalf("sources = %d, want 100000", r.Family[IPv4].Sources)
+	}
+	if a.peak != 100_000 {
+		t.Fatalf("peak = %d", a.peak)
+	}
+	a.Reset()
+	a.Add(syn("198.51.100.1", 25, "203.0.113.1"))
+	if r := a.Result(); r.Family[IPv4].Sources != 1 || a.peak != 1 {
+		t.Fatalf("after a quiet round: sources %d, peak %d; want 1, 1 (maps made anew)", r.Family[IPv4].Sources, a.peak)
+	}
+}
