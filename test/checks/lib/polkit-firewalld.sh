@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The responder as the unprivileged user synguard-responder, with exactly the
-# capabilities its systemd unit gives it, against a real firewalld whose
-# polkit is the real polkitd running deploy/polkit/50-synguard-responder.rules:
-# a block alert must land in firewalld (ipset mode: the responder creates its
-# permanent ipsets and reloads firewalld, then adds the entry), and the same
-# responder run as another unprivileged user must be refused by polkit.
+# What deploy/polkit/50-synguard-responder.rules really grants, asked of the
+# real polkitd and of a real firewalld that consults it:
+#  1. pkcheck: synguard-responder may do firewalld's config and config.info
+#     actions and nothing more (direct, policies, all, systemd's
+#     manage-units denied); another user may do none of them;
+#  2. the responder as the unprivileged synguard-responder, with exactly the
+#     capabilities its systemd unit gives it: a block alert lands in
+#     firewalld (ipset mode: it creates its permanent ipsets, reloads, adds
+#     the entry) and its conntrack cut succeeds;
+#  3. the same responder as another unprivileged user: firewalld refuses it
+#     (NotAuthorized).
 #
 # Everything runs inside a network namespace and a private mount namespace
 # made for the test (test/lab/firewalld.sh): its own dbus-daemon as the
 # system bus, its own /etc/passwd entry and polkit rules, never the host's
 # bus, firewall or users. Root only.
 #
-# usage: responder-polkit.sh RESPONDER_BINARY RULES_FILE
+# usage: polkit-firewalld.sh RESPONDER_BINARY RULES_FILE
 set -euo pipefail
 responder=$1 rules=$2
 here=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -22,7 +27,7 @@ export FW_NS="sgd-pk-$$" FW_STATE="/tmp/sgd-pkfw-$$"
 st=$FW_STATE
 uid_ok=61990 uid_other=61991
 pids=()
-log() { printf '[%s] responder-polkit: %s\n' "$(date +%T.%3N)" "$*" >&2; }
+log() { printf '[%s] polkit-firewalld: %s\n' "$(date +%T.%3N)" "$*" >&2; }
 cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -64,6 +69,37 @@ DBUS_SYSTEM_BUS_ADDRESS="$(fw_bus_address)" nsenter -t "$dbus_pid" -m -n -- \
 echo $! >"$st/polkitd.pid"
 fw_wait_until 15 grep -q "Acquired the name" "$st/polkitd.log" || { cat "$st/polkitd.log" >&2; log "polkitd did not start"; exit 1; }
 fw_start
+
+rc=0
+# check WANT UID ACTION: is a process of UID authorised for ACTION? The uid
+# is numeric: the test users exist only inside the lab's mount namespace.
+check() {
+  local want=$1 uid=$2 action=$3 got p
+  setpriv --reuid="$uid" --regid="$uid" --clear-groups sleep 30 &
+  p=$!
+  pids+=("$p")
+  # Until setpriv has switched users the process is still root's, whom
+  # polkit authorises for everything: wait for the exec of sleep.
+  fw_wait_until 5 sh -c "[ \"\$(cat /proc/$p/comm)\" = sleep ] && [ \"\$(stat -c %u /proc/$p)\" = $uid ]" ||
+    { log "could not start a process as uid $uid"; exit 1; }
+  if DBUS_SYSTEM_BUS_ADDRESS="$(fw_bus_address)" pkcheck --action-id "$action" --process "$p" >/dev/null 2>&1; then got=yes; else got=no; fi
+  kill "$p" 2>/dev/null || true
+  printf '  uid %-6s %-45s %-3s (want %s)\n' "$uid" "$action" "$got" "$want" >&2
+  [ "$got" = "$want" ] || rc=1
+}
+log "pkcheck: what the rule grants (uid $uid_ok is synguard-responder)"
+check yes "$uid_ok" org.fedoraproject.FirewallD1.config
+check yes "$uid_ok" org.fedoraproject.FirewallD1.config.info
+check yes "$uid_ok" org.fedoraproject.FirewallD1.info
+check no  "$uid_ok" org.fedoraproject.FirewallD1.direct
+check no  "$uid_ok" org.fedoraproject.FirewallD1.policies
+check no  "$uid_ok" org.fedoraproject.FirewallD1.all
+check no  "$uid_ok" org.freedesktop.systemd1.manage-units
+check no  "$uid_other" org.fedoraproject.FirewallD1.config
+check no  "$uid_other" org.fedoraproject.FirewallD1.config.info
+if grep -Eq "Error (compiling|evaluating|executing|loading)|SyntaxError|TypeError|ReferenceError" "$st/polkitd.log"; then
+  log "FAIL: polkitd reported a problem with the rules:"; cat "$st/polkitd.log" >&2; rc=1
+fi
 
 # run_responder UID NAME IPSET_PREFIX: start the responder in the lab netns as UID with
 # the unit's capability set (CAP_NET_ADMIN only, for conntrack), no others.
@@ -110,7 +146,6 @@ EOJ
 entries() { fw_cmd --ipset="$1" --get-entries 2>/dev/null || true; }
 stop_responder() { local p; p=$(cat "$st/$1/pid"); kill "$p"; fw_wait_until 10 fw__dead "$p" || kill -KILL "$p"; }
 
-rc=0
 log "as synguard-responder (uid $uid_ok): a block must land"
 run_responder "$uid_ok" ok synguard
 code=$(post_block 198.51.100.32/27 "$st/ok/webhook.token")
