@@ -1,0 +1,158 @@
+# shellcheck shell=bash
+# A synguard fleet between network namespaces, built on test/lab/loop.sh:
+# N victims (each with its own private firewalld, services, exporter and
+# responder named victim<i>), one attacker namespace that can flood any of
+# them, and a monitoring namespace with ONE Prometheus and TWO Alertmanagers
+# clustered over their real gossip, all on configs derived from
+# deploy/fleet/ (docs/fleet.md). Source this file; it defines functions only.
+#
+#   netns $LOOP_NAME-mon
+#     Prometheus  127.0.0.1:9090  (deploy/fleet/prometheus.yml, rules/*.yml)
+#     am1         127.0.0.1:9093, gossip 127.0.0.1:9094 \  deploy/fleet/alertmanager.args,
+#     am2         127.0.0.2:9093, gossip 127.0.0.2:9094 /  addresses replaced
+#
+# Parameters: those of loop.sh, and
+#   FLEET_PEER_TIMEOUT  Alertmanager --cluster.peer-timeout [5s]: how long
+#                       the second member waits for the first's notification
+
+FLEET__DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=loop.sh
+. "$FLEET__DIR/loop.sh"
+
+fleet_am_ip() { printf '127.0.0.%s' "$1"; }
+
+# fleet_am_args K: Alertmanager K's flags, the line "amK: ..." of
+# deploy/fleet/alertmanager.args with the lab's paths and addresses.
+fleet_am_args() {
+  local k=$1 other st line
+  other=$(( 3 - k )); st=$(loop__state)
+  line=$(grep -E "^am$k: " "$(loop__repo)/deploy/fleet/alertmanager.args") || return 1
+  line=${line#am$k: }
+  sed -E \
+    -e "s#--config.file=[^ ]+#--config.file=$st/alertmanager.yml#" \
+    -e "s#--storage.path=[^ ]+#--storage.path=$st/am$k-data#" \
+    -e "s#--web.listen-address=[^ ]+#--web.listen-address=$(fleet_am_ip "$k"):9093#" \
+    -e "s#--cluster.listen-address=[^ ]+#--cluster.listen-address=$(fleet_am_ip "$k"):9094#" \
+    -e "s#--cluster.advertise-address=[^ ]+#--cluster.advertise-address=$(fleet_am_ip "$k"):9094#" \
+    -e "s#--cluster.peer=[^ ]+#--cluster.peer=$(fleet_am_ip "$other"):9094#" <<<"$line"
+  printf ' --cluster.peer-timeout=%s\n' "${FLEET_PEER_TIMEOUT:-5s}"
+}
+
+# fleet_am_up K: start Alertmanager K (1 or 2) in the monitoring namespace.
+fleet_am_up() {
+  local k=$1 args
+  args=$(fleet_am_args "$k") || { loop_log "no am$k line in deploy/fleet/alertmanager.args"; return 1; }
+  mkdir -p "$(loop__state)/am$k-data"
+  # shellcheck disable=SC2086
+  loop__spawn "am$k" "$(loop_mon_ns)" prometheus-alertmanager $args
+  loop_http_up "http://$(fleet_am_ip "$k"):9093/-/ready" 30 "$(loop_mon_ns)" || {
+    loop_log "am$k not ready"; tail -20 "$(loop__state)/logs/am$k.log" >&2; return 1; }
+}
+
+# fleet_am_status K: Alertmanager K's /api/v2/status (JSON).
+fleet_am_status() {
+  ip netns exec "$(loop_mon_ns)" curl -fsS --max-time 2 "http://$(fleet_am_ip "$1"):9093/api/v2/status"
+}
+
+# fleet_am_peers K: how many cluster members Alertmanager K sees (itself included).
+fleet_am_peers() { fleet_am_status "$1" | jq -r '.cluster.peers | length'; }
+
+# fleet_cluster_whole: both Alertmanagers see two members and are ready.
+fleet_cluster_whole() {
+  local k
+  for k in 1 2; do
+    fleet_am_status "$k" | jq -e '.cluster.status == "ready" and (.cluster.peers | length) == 2' >/dev/null || return 1
+  done
+}
+
+# fleet_am_first: which Alertmanager (1 or 2) is first in the cluster's
+# order (peer names sorted), the one that notifies without waiting.
+fleet_am_first() {
+  local s1 s2 first
+  s1=$(fleet_am_status 1) && s2=$(fleet_am_status 2) || return 1
+  first=$(jq -r '[.cluster.peers[].name] | sort | .[0]' <<<"$s1")
+  if [ "$(jq -r '.cluster.name' <<<"$s1")" = "$first" ]; then echo 1
+  elif [ "$(jq -r '.cluster.name' <<<"$s2")" = "$first" ]; then echo 2
+  else return 1; fi
+}
+
+# fleet_am_webhooks K: webhook notifications Alertmanager K has sent.
+fleet_am_webhooks() {
+  ip netns exec "$(loop_mon_ns)" curl -fsS --max-time 2 "http://$(fleet_am_ip "$1"):9093/metrics" |
+    awk '/^alertmanager_notifications_total\{/ && /integration="webhook"/ {s += $NF} END {print s + 0}'
+}
+
+# fleet_mon_up N: Prometheus and the Alertmanager pair, watching victims
+# 1..N, configs derived from deploy/fleet/ (labconfig: lab addresses, 1 s
+# intervals, no token). Waits until the pair is one cluster and Prometheus
+# has discovered both.
+fleet_mon_up() {
+  local n=$1 st repo mon i hosts=()
+  st=$(loop__state); repo=$(loop__repo); mon=$(loop_mon_ns)
+  for (( i = 1; i <= n; i++ )); do hosts+=(-host "victim$i=$(loop_victim_mgmt_ip "$i")"); done
+  "$(loop__bin)/lab/labconfig" prometheus -in "$repo/deploy/fleet/prometheus.yml" -rules "$repo/rules" \
+    -alertmanager "$(fleet_am_ip 1):9093,$(fleet_am_ip 2):9093" "${hosts[@]}" >"$st/prometheus.yml" || return 1
+  "$(loop__bin)/lab/labconfig" alertmanager -in "$repo/deploy/fleet/alertmanager.yml" "${hosts[@]}" >"$st/alertmanager.yml" || return 1
+  promtool check config "$st/prometheus.yml" >"$st/logs/promtool.log" 2>&1 || { cat "$st/logs/promtool.log" >&2; return 1; }
+  amtool check-config "$st/alertmanager.yml" >"$st/logs/amtool.log" 2>&1 || { cat "$st/logs/amtool.log" >&2; return 1; }
+  fleet_am_up 1 || return 1
+  fleet_am_up 2 || return 1
+  mkdir -p "$st/prometheus-data"
+  loop__spawn prometheus "$mon" prometheus --config.file="$st/prometheus.yml" \
+    --storage.tsdb.path="$st/prometheus-data" --web.listen-address=127.0.0.1:9090 \
+    --storage.tsdb.retention.time=1d
+  loop_http_up http://127.0.0.1:9090/-/ready 30 "$mon" || { loop_log "Prometheus not ready"; tail -20 "$st/logs/prometheus.log" >&2; return 1; }
+  loop_wait_until 60 fleet_cluster_whole || { loop_log "the Alertmanagers did not form one cluster within 60 s"; return 1; }
+  loop_wait_until 30 loop_prom_true 'prometheus_notifications_alertmanagers_discovered >= 2' || {
+    loop_log "Prometheus did not discover both Alertmanagers within 30 s"; return 1; }
+  loop_log "Prometheus and the Alertmanager pair up (one cluster, both discovered)"
+}
+
+# fleet_up N: the whole fleet: attacker and monitoring namespaces, victims
+# 1..N, monitoring, every target scraped.
+fleet_up() {
+  local n=$1 i
+  loop_net_up || return 1
+  for (( i = 1; i <= n; i++ )); do
+    loop_victim_up "$i" || return 1
+  done
+  fleet_mon_up "$n" || return 1
+  loop_targets_up "$n" 60 || { loop_log "not every exporter and responder is scraped"; return 1; }
+}
+
+# fleet_gossip_cut / fleet_gossip_restore: drop (nft, in the monitoring
+# namespace only) the Alertmanagers' gossip, TCP and UDP, both ways.
+fleet_gossip_cut() {
+  ip netns exec "$(loop_mon_ns)" nft -f - <<EOF
+table inet sgz_gossip_cut {
+  chain in {
+    type filter hook input priority 0; policy accept;
+    tcp dport 9094 drop
+    udp dport 9094 drop
+  }
+}
+EOF
+}
+fleet_gossip_restore() { ip netns exec "$(loop_mon_ns)" nft delete table inet sgz_gossip_cut 2>/dev/null || true; }
+
+# fleet_kernel_blocked I PREFIX: true when PREFIX is in the kernel's drop
+# set of victim I's firewalld (nft, the responder's ipset mode) or is a
+# source of the nft rules firewalld wrote for the drop zone (zone mode).
+fleet_kernel_blocked() {
+  ip netns exec "$(loop_victim_ns "$1")" nft list table inet firewalld 2>/dev/null | grep -qF -- "$2"
+}
+
+# fleet_fw_count I PREFIX: how many times firewalld itself lists PREFIX among
+# victim I's drops.
+fleet_fw_count() { loop_fw_blocked "$1" | grep -cxF -- "$2"; }
+
+# fleet_resp_metric I SERIES: the value of one series of victim I's
+# responder (0 when absent), e.g.
+# 'synguard_responder_actions_total{action="block",result="ok"}'.
+fleet_resp_metric() {
+  ip netns exec "$(loop_victim_ns "$1")" curl -fsS --max-time 2 http://127.0.0.1:9818/metrics |
+    awk -v s="$2" 'index($0, s " ") == 1 {v = $2} END {print v + 0}'
+}
+
+# fleet_ss_count I PREFIX: SYN_RECV sockets from PREFIX in victim I.
+fleet_ss_count() { loop_ss_counts "$1" | awk -v p="$2" '$1 == p {n = $2} END {print n + 0}'; }
