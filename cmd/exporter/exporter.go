@@ -193,7 +193,7 @@ func (m *Main) run(ctx context.Context, cfg *exporterconfig.Config) error {
 	reg.MustRegister(reloader)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go reloader.WatchSignals(rctx)
+	reloader.WatchSignals(rctx)
 
 	mux := http.NewServeMux()
 	mux.Handle(f.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{

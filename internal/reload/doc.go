@@ -8,5 +8,5 @@
 //	r := reload.New(logger, "synguard_exporter", func() error { return m.loadAndApply() })
 //	reg.MustRegister(r)
 //	mux.Handle("/-/reload", r)
-//	go r.WatchSignals(ctx)
+//	r.WatchSignals(ctx)
 package reload

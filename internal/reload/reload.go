@@ -81,19 +81,23 @@ func (r *Reloader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	fmt.Fprintln(w, "config reloaded")
 }
 
-// WatchSignals reloads on every SIGHUP until ctx is done.
+// WatchSignals reloads on every SIGHUP until ctx is done. It returns at
+// once, with the signal handler already installed: a SIGHUP sent after it
+// returns reloads instead of killing the process.
 func (r *Reloader) WatchSignals(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			_ = r.Reload("SIGHUP")
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = r.Reload("SIGHUP")
+			}
 		}
-	}
+	}()
 }
 
 // Describe implements prometheus.Collector.

@@ -54,11 +54,10 @@ func TestReloader(t *testing.T) {
 	fail = nil
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go r.WatchSignals(ctx)
+	r.WatchSignals(ctx)
 	for len(calls) > 0 {
 		<-calls
 	}
-	// The handler may not be installed yet: signal until the reload runs.
 	deadline := time.After(5 * time.Second)
 	for {
 		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
