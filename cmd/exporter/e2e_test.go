@@ -126,12 +126,60 @@ func fixtureArgs(procPath string) []string {
 	}
 }
 
-// TestEndToEnd is the golden test: the exporter on the fixture procfs
+// buildExporter builds the synguard-exporter binary into dir.
+func buildExporter(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "synguard-exporter")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build exporter: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runBinary starts the built exporter on a free loopback port and returns
+// its base URL once it answers.
+func runBinary(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	addr := freePort(t)
+	var logs syncBuffer
+	cmd := exec.Command(bin, append(args, "--web.listen-address="+addr)...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	url := "http://" + addr
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(url + "/-/healthy"); err == nil {
+			resp.Body.Close()
+			return url
+		}
+	}
+	t.Fatalf("exporter did not answer on %s:\n%s", addr, logs.String())
+	return ""
+}
+
+// TestEndToEnd is the golden test: the built binary on the fixture procfs
 // under testdata/proc, /metrics compared with testdata/e2e-output.txt
 // (go test ./cmd/exporter -run TestEndToEnd -update rewrites it), and the
 // raw output checked by promtool when it is installed.
 func TestEndToEnd(t *testing.T) {
-	e := startExporter(t, fixtureArgs("testdata/proc")...)
+	bin := buildExporter(t, t.TempDir())
+	e := &exporter{url: runBinary(t, bin, fixtureArgs("testdata/proc")...)}
 	raw := e.get(t, "/metrics")
 	// The fixture's probe runs within its 1s interval of the start.
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(raw, "synguard_probe_success{") && time.Now().Before(deadline); {

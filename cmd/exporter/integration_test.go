@@ -110,10 +110,7 @@ func metricMap(t *testing.T, re *regexp.Regexp, s string, skipZero bool) map[str
 func TestIntegrationSynFlood(t *testing.T) {
 	skipUnlessLab(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "synguard-exporter")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build exporter: %v\n%s", err, out)
-	}
+	bin := buildExporter(t, dir)
 	name := fmt.Sprintf("sga-it%d", os.Getpid()%100000)
 	l := &lab{t: t, env: []string{"LAB_NAME=" + name, "LAB_STATE=" + filepath.Join(dir, "lab"), "LAB_LISTEN_SECONDS=600"}}
 	t.Cleanup(func() { l.sh("lab_down") })
