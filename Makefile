@@ -11,7 +11,8 @@ GOTEST_FLAGS ?= -count=1 -timeout 30m
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/synguard-exporter ./cmd/exporter
+	$(GO) build -o $(BIN)/synguard-responder ./cmd/responder
 
 vet:
 	$(GO) vet ./...
@@ -24,8 +25,11 @@ gotest:
 
 # Every test/checks/*.sh is a self-contained check (promtool, amtool,
 # docker-compose config, systemd-analyze, ...); each exits non-zero on failure.
+# All run even when one fails, so one red run shows every failing check.
 checks: build
-	@set -e; for c in test/checks/*.sh; do [ -e "$$c" ] || continue; echo "== $$c"; bash "$$c"; done
+	@failed=""; for c in test/checks/*.sh; do [ -e "$$c" ] || continue; echo "== $$c"; \
+	  bash "$$c" || failed="$$failed $$c"; done; \
+	if [ -n "$$failed" ]; then echo "FAILED checks:$$failed"; exit 1; fi; echo "all checks passed"
 
 test: vet staticcheck build gotest checks
 
