@@ -212,7 +212,8 @@ type change struct {
 	before map[netip.Prefix]*blockstore.Block
 	add    []netip.Prefix
 	rm     []netip.Prefix
-	audit  []func()
+	// done runs after a successful save: metrics and audit lines.
+	done []func()
 }
 
 func (e *Engine) newChange() *change {
@@ -257,7 +258,7 @@ func (c *change) commit() error {
 		delete(e.pendAdd, p)
 	}
 	e.recountLocked()
-	for _, f := range c.audit {
+	for _, f := range c.done {
 		f()
 	}
 	if len(c.add)+len(c.rm) > 0 {
@@ -319,7 +320,6 @@ func (e *Engine) HandleAlerts(ctx context.Context, alerts []policy.Alert) (webho
 	now := e.now()
 	pol := &e.pol
 	c := e.newChange()
-	var counts []func()
 	for _, a := range alerts {
 		if r := pol.Selects(a); r != policy.ReasonNone {
 			refuse(r, netip.Prefix{}, a)
@@ -353,8 +353,10 @@ func (e *Engine) HandleAlerts(ctx context.Context, alerts []policy.Alert) (webho
 			nb.Expiry = exp
 			c.put(nb)
 			res.Lifted++
-			counts = append(counts, func() { e.m.actions.WithLabelValues(ActionResolve, ResultOK).Inc() })
-			c.audit = append(c.audit, func() { e.audit(ActionResolve, ResultOK, nb, "new_expiry", exp.UTC().Format(time.RFC3339)) })
+			c.done = append(c.done, func() {
+				e.m.actions.WithLabelValues(ActionResolve, ResultOK).Inc()
+				e.audit(ActionResolve, ResultOK, nb, "new_expiry", exp.UTC().Format(time.RFC3339))
+			})
 			// The expiry check of the next step lifts it when due.
 			e.wakeLocked()
 			continue
@@ -383,15 +385,14 @@ func (e *Engine) HandleAlerts(ctx context.Context, alerts []policy.Alert) (webho
 		c.put(nb)
 		c.add = append(c.add, p)
 		res.Blocked++
-		counts = append(counts, func() { e.m.actions.WithLabelValues(ActionBlock, ResultOK).Inc() })
-		c.audit = append(c.audit, func() { e.audit(ActionBlock, ResultOK, nb) })
+		c.done = append(c.done, func() {
+			e.m.actions.WithLabelValues(ActionBlock, ResultOK).Inc()
+			e.audit(ActionBlock, ResultOK, nb)
+		})
 	}
 	if err := c.commit(); err != nil {
-		e.m.actions.WithLabelValues(ActionBlock, ResultFailed).Add(float64(len(counts)))
+		e.m.actions.WithLabelValues(ActionBlock, ResultFailed).Add(float64(len(c.done)))
 		return webhook.Result{}, fmt.Errorf("save state: %w", err)
-	}
-	for _, f := range counts {
-		f()
 	}
 	if len(res.Refused) == 0 {
 		res.Refused = nil
@@ -652,24 +653,21 @@ func (e *Engine) nextExpiryLocked() (time.Time, bool) {
 
 // expireLocked lifts every active block whose expiry has come.
 func (e *Engine) expireLocked(now time.Time) {
-	c := e.newChange()
+	var due []blockstore.Block
 	e.store.Each(func(b blockstore.Block) {
 		if b.Active && !b.Expiry.After(now) {
-			nb := b
-			nb.Active, nb.LastLifted, nb.LiftReason = false, now, blockstore.LiftExpired
-			c.rm = append(c.rm, b.Prefix)
-			c.audit = append(c.audit, func() {
-				e.m.actions.WithLabelValues(ActionExpire, ResultOK).Inc()
-				e.audit(ActionExpire, ResultOK, nb, "expired_at", b.Expiry.UTC().Format(time.RFC3339))
-			})
-			c.before[b.Prefix] = &b
+			due = append(due, b)
 		}
 	})
-	// Put after Each: the store must not change while it is iterated.
-	for p := range c.before {
-		b, _ := e.store.Get(p)
-		b.Active, b.LastLifted, b.LiftReason = false, now, blockstore.LiftExpired
-		e.store.Put(b)
+	c := e.newChange()
+	for _, b := range due {
+		nb := e.lifted(b, blockstore.LiftExpired)
+		c.put(nb)
+		c.rm = append(c.rm, b.Prefix)
+		c.done = append(c.done, func() {
+			e.m.actions.WithLabelValues(ActionExpire, ResultOK).Inc()
+			e.audit(ActionExpire, ResultOK, nb, "expired_at", b.Expiry.UTC().Format(time.RFC3339))
+		})
 	}
 	if err := c.commit(); err != nil {
 		// Retried next step; until then firewalld keeps blocking.
