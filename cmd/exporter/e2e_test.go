@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/synguard/synguard/internal/origin/origintest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/e2e-output.txt from the current output")
@@ -178,6 +180,11 @@ func runBinary(t *testing.T, bin string, args ...string) string {
 // (go test ./cmd/exporter -run TestEndToEnd -update rewrites it), and the
 // raw output checked by promtool when it is installed.
 func TestEndToEnd(t *testing.T) {
+	if *update {
+		if _, _, err := origintest.Fixtures(filepath.Join("testdata", "origin")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	bin := buildExporter(t, t.TempDir())
 	e := &exporter{url: runBinary(t, bin, fixtureArgs("testdata/proc")...)}
 	raw := e.get(t, "/metrics")

@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/synguard/synguard/internal/configfile"
+	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/prefix"
 	"github.com/synguard/synguard/internal/probe"
 	"github.com/synguard/synguard/internal/synrecv"
@@ -24,6 +25,9 @@ type Config struct {
 	// Probes lists the services to probe in the background and the modules
 	// that say how (see internal/probe).
 	Probes probe.Config `yaml:"probes"`
+	// Origin names the optional AS and country databases that label each
+	// flooding prefix with who it belongs to (see internal/origin).
+	Origin origin.Config `yaml:"origin"`
 }
 
 // SynRecv configures the SYN_RECV collector.

@@ -1,7 +1,6 @@
 package origin
 
 import (
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -9,50 +8,21 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/synguard/synguard/internal/origin/origintest"
 )
 
-// writeDB writes an mmdb of the given type with one record per network.
-// Documentation ranges are "reserved" to the writer, hence
-// IncludeReservedNetworks.
 func writeDB(t testing.TB, path, dbType string, recs map[string]mmdbtype.Map) {
 	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, Description: map[string]string{"en": "synguard test " + dbType}, IncludeReservedNetworks: true, RecordSize: 28})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, rec := range recs {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tree.Insert(n, rec); err != nil {
-			t.Fatalf("insert %s: %v", cidr, err)
-		}
-	}
-	f, err := os.Create(path + ".tmp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tree.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	if err := origintest.WriteDB(path, dbType, recs); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func asnRec(n uint32, org string) mmdbtype.Map {
-	return mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(n), "autonomous_system_organization": mmdbtype.String(org)}
-}
+func asnRec(n uint32, org string) mmdbtype.Map { return origintest.ASN(n, org) }
 
-func countryRec(cc string) mmdbtype.Map {
-	return mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(cc)}}
-}
+func countryRec(cc string) mmdbtype.Map { return origintest.Country(cc) }
 
 func testDBs(t testing.TB) Config {
 	dir := t.TempDir()

@@ -1,13 +1,20 @@
 package synrecv
 
 import (
+	"net/netip"
 	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/prefix"
 )
+
+// OriginLookup tells who a prefix belongs to (an *origin.DB).
+type OriginLookup interface {
+	Lookup(p netip.Prefix) origin.Info
+}
 
 // OtherPrefix is the prefix label of the series that sums the prefixes
 // beyond the top N.
@@ -23,8 +30,12 @@ type Collector struct {
 	src Source
 	agg *Aggregator
 	add func(Socket)
+	// origin, when set, labels each prefix with its own series with its AS
+	// and country: the runbook's whois step, done at scrape time for the
+	// top N prefixes only, so its cost does not grow with the sockets.
+	origin OriginLookup
 
-	sockets, prefixes, sources, excluded, portSockets *prometheus.Desc
+	sockets, prefixes, sources, excluded, portSockets, originInfo *prometheus.Desc
 }
 
 // NewCollector returns a Collector reading src with the options o.
@@ -47,6 +58,9 @@ func NewCollector(src Source, o Options) *Collector {
 		portSockets: prometheus.NewDesc("synguard_syn_recv_port_sockets",
 			"TCP sockets in SYN_RECV per listening local port, all sources.",
 			[]string{"port"}, nil),
+		originInfo: prometheus.NewDesc("synguard_syn_recv_prefix_origin_info",
+			"Origin of each prefix that has its own synguard_syn_recv_sockets series, from the configured AS and country databases; empty labels mean unknown. Always 1.",
+			[]string{"family", "prefix", "asn", "as_org", "country"}, nil),
 	}
 	c.add = c.agg.Add
 	return c
@@ -57,6 +71,14 @@ func (c *Collector) SetOptions(o Options) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.agg.SetOptions(o)
+}
+
+// SetOrigin sets (or, with nil, clears) the origin lookup from the next
+// scrape on.
+func (c *Collector) SetOrigin(l OriginLookup) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.origin = l
 }
 
 // Close closes the source.
@@ -81,6 +103,10 @@ func (c *Collector) Update(ch chan<- prometheus.Metric) error {
 		fam := familyLabel[f]
 		for _, pc := range fr.Top {
 			ch <- prometheus.MustNewConstMetric(c.sockets, prometheus.GaugeValue, float64(pc.Count), fam, pc.Prefix.String())
+			if c.origin != nil {
+				o := c.origin.Lookup(pc.Prefix)
+				ch <- prometheus.MustNewConstMetric(c.originInfo, prometheus.GaugeValue, 1, fam, pc.Prefix.String(), o.ASNLabel(), o.ASOrg, o.Country)
+			}
 		}
 		ch <- prometheus.MustNewConstMetric(c.sockets, prometheus.GaugeValue, float64(fr.Other), fam, OtherPrefix)
 		ch <- prometheus.MustNewConstMetric(c.prefixes, prometheus.GaugeValue, float64(fr.Prefixes), fam)

@@ -1,0 +1,60 @@
+package synrecv
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/synguard/synguard/internal/origin"
+)
+
+// fakeOrigin answers from a map and counts lookups.
+type fakeOrigin struct {
+	m       map[netip.Prefix]origin.Info
+	lookups int
+}
+
+func (f *fakeOrigin) Lookup(p netip.Prefix) origin.Info { f.lookups++; return f.m[p] }
+
+// TestCollectorOrigin: only prefixes with their own series get an origin
+// series (never "other"), so origin adds at most top N series per family
+// and top N lookups per scrape, whatever the socket count.
+func TestCollectorOrigin(t *testing.T) {
+	src := &fakeSource{sockets: []Socket{
+		listen("0.0.0.0", 25),
+		syn("198.51.100.1", 25, "203.0.113.33"),
+		syn("198.51.100.1", 25, "203.0.113.34"),
+		syn("198.51.100.1", 25, "192.0.2.200"), // beyond top 1: summed in other
+	}}
+	o := DefaultOptions()
+	o.TopN = 1
+	c := NewCollector(src, o)
+	if got, _ := gather(t, c); len(filterPrefix(got, "synguard_syn_recv_prefix_origin_info")) != 0 {
+		t.Fatalf("origin series without an origin lookup: %v", got)
+	}
+	fo := &fakeOrigin{m: map[netip.Prefix]origin.Info{
+		netip.MustParsePrefix("203.0.113.32/27"): {ASN: 64496, ASOrg: "Example Flood Net", Country: "ZZ"},
+	}}
+	c.SetOrigin(fo)
+	got, err := gather(t, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Label values in label-name order: as_org, asn, country, family, prefix.
+	want := "synguard_syn_recv_prefix_origin_info Example Flood Net 64496 ZZ ipv4 203.0.113.32/27"
+	if o := filterPrefix(got, "synguard_syn_recv_prefix_origin_info"); len(o) != 1 || o[0] != want {
+		t.Fatalf("origin series = %v, want %v", o, want)
+	}
+	if fo.lookups != 1 {
+		t.Errorf("%d lookups for one prefix with its own series", fo.lookups)
+	}
+}
+
+func filterPrefix(m map[string]float64, name string) []string {
+	var out []string
+	for k := range m {
+		if len(k) > len(name) && k[:len(name)+1] == name+" " {
+			out = append(out, k)
+		}
+	}
+	return out
+}
