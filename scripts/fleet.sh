@@ -60,7 +60,7 @@ done
 . "$REPO/test/lab/fleet.sh"
 
 # The fleet rule's per-host threshold, read from the rule itself.
-THRESHOLD=$(grep -oE '^ +\) >= [0-9]+$' "$REPO/rules/fleet.rules.yml" | head -1 | grep -oE '[0-9]+$')
+THRESHOLD=$(fleet_threshold)
 [ -n "$THRESHOLD" ] || { echo "fleet: cannot read the per-host threshold from rules/fleet.rules.yml" >&2; exit 1; }
 
 FAILED=()
@@ -96,39 +96,6 @@ OK_S='synguard_responder_actions_total{action="block",result="ok"}'
 DUP_S='synguard_responder_actions_total{action="block",result="duplicate"}'
 OTHER_S='synguard_responder_refused_total{reason="other_host"}'
 
-# flood_and_wait_all P TIMEOUT_S HOSTS...: flood P at HOSTS, wait (bounded)
-# until P is in the kernel drop set of every victim. Sets CROSS_MS (the
-# moment the last flooded host crossed the fleet threshold, by ss),
-# BLOCK_MS (the moment the last victim's kernel dropped P) and START_MS.
-flood_and_wait_all() {
-  local p=$1 timeout=$2 h i now deadline all
-  shift 2
-  local -A crossed=() blocked=()
-  CROSS_MS="" BLOCK_MS=""
-  START_MS=$(loop__now_ms)
-  for h in "$@"; do loop_flood_start "$h" "$RATE" "$p" 2>/dev/null || return 1; done
-  deadline=$(( START_MS + timeout * 1000 ))
-  while :; do
-    now=$(loop__now_ms)
-    (( now > deadline )) && return 1
-    for h in "$@"; do
-      [ -n "${crossed[$h]:-}" ] && continue
-      (( $(fleet_ss_count "$h" "$p") >= THRESHOLD )) && crossed[$h]=$(loop__now_ms)
-    done
-    all=1
-    for (( i = 1; i <= HOSTS; i++ )); do
-      [ -n "${blocked[$i]:-}" ] && continue
-      if blocked_on "$i" "$p"; then blocked[$i]=$(loop__now_ms); else all=0; fi
-    done
-    if (( all )); then
-      BLOCK_MS=$(printf '%s\n' "${blocked[@]}" | sort -n | tail -1)
-      if (( ${#crossed[@]} == $# )); then CROSS_MS=$(printf '%s\n' "${crossed[@]}" | sort -n | tail -1); fi
-      return 0
-    fi
-    sleep 0.1
-  done
-}
-
 # ------------------------------------------------------------------ setup
 say "state, configs and logs: $LOOP_STATE (namespaces $LOOP_NAME-*)"
 loop_init || exit 1
@@ -144,7 +111,7 @@ say "fleet up in $(( RES[setup_ms] / 1000 )) s: $HOSTS victims, Prometheus, Aler
 # ------------------------------------------------------------------ 1 fleet
 say "1 fleet: $P_FLEET floods hosts 1 and 2 ($RATE SYN/s each)"
 ok0=$(resp_all "$OK_S")
-if flood_and_wait_all "$P_FLEET" 60 1 2; then
+if fleet_flood_wait_all "$P_FLEET" 60 "$RATE" "$HOSTS" "$THRESHOLD" 1 2; then
   if [ -n "$CROSS_MS" ]; then
     RES[fleet_cross_to_block_ms]=$(( BLOCK_MS - CROSS_MS ))
     say "1 fleet: blocked on all $HOSTS hosts; threshold crossed on the second host -> block on the last host: ${RES[fleet_cross_to_block_ms]} ms (target < 10000)"
@@ -202,7 +169,7 @@ say "3 duplicates: Alertmanager gossip cut; $P_DUP floods hosts 1 and 2"
 ok0=$(resp_all "$OK_S"); dup0=$(resp_all "$DUP_S")
 wh0=("$(fleet_am_webhooks 1)" "$(fleet_am_webhooks 2)")
 fleet_gossip_cut || fail "3 duplicates: cannot cut the gossip"
-flood_and_wait_all "$P_DUP" 60 1 2 || fail "3 duplicates: $P_DUP not blocked on all $HOSTS hosts within 60 s"
+fleet_flood_wait_all "$P_DUP" 60 "$RATE" "$HOSTS" "$THRESHOLD" 1 2 || fail "3 duplicates: $P_DUP not blocked on all $HOSTS hosts within 60 s"
 floods_stop
 both_sent() {
   (( $(fleet_am_webhooks 1) >= ${wh0[0]} + HOSTS && $(fleet_am_webhooks 2) >= ${wh0[1]} + HOSTS ))
@@ -237,7 +204,7 @@ say "4 am-killed: SIGKILL am$first (first in the cluster's order, pid $(loop_pid
 wh0=$(fleet_am_webhooks "$survivor")
 loop_kill "am$first" KILL 5
 loop_pid "am$first" >/dev/null && fail "4 am-killed: am$first still alive"
-if flood_and_wait_all "$P_KILL" 90 1 2; then
+if fleet_flood_wait_all "$P_KILL" 90 "$RATE" "$HOSTS" "$THRESHOLD" 1 2; then
   RES[killed_start_to_block_ms]=$(( BLOCK_MS - START_MS ))
   say "4 am-killed: blocked on all $HOSTS hosts $(( RES[killed_start_to_block_ms] )) ms after the flood began (am$survivor alone; it waits --cluster.peer-timeout while am$first still looks alive)"
 else

@@ -156,3 +156,43 @@ fleet_resp_metric() {
 
 # fleet_ss_count I PREFIX: SYN_RECV sockets from PREFIX in victim I.
 fleet_ss_count() { loop_ss_counts "$1" | awk -v p="$2" '$1 == p {n = $2} END {print n + 0}'; }
+
+# fleet_flood_wait_all PREFIX TIMEOUT_S RATE N THRESHOLD FLOODED...: flood
+# PREFIX at each FLOODED victim (RATE SYN/s), then wait (bounded) until
+# PREFIX is in the kernel drop set of every victim 1..N. Sets START_MS (the
+# floods began), CROSS_MS (the last flooded victim reached THRESHOLD
+# SYN_RECV sockets from PREFIX, by ss; "" if one never did) and BLOCK_MS
+# (the last victim's kernel dropped PREFIX). The floods go on: stop them.
+fleet_flood_wait_all() {
+  local p=$1 timeout=$2 rate=$3 n=$4 threshold=$5 h i now deadline all
+  shift 5
+  local -A crossed=() blocked=()
+  CROSS_MS="" BLOCK_MS=""
+  START_MS=$(loop__now_ms)
+  for h in "$@"; do loop_flood_start "$h" "$rate" "$p" 2>/dev/null || return 1; done
+  deadline=$(( START_MS + timeout * 1000 ))
+  while :; do
+    now=$(loop__now_ms)
+    (( now > deadline )) && return 1
+    for h in "$@"; do
+      [ -n "${crossed[$h]:-}" ] && continue
+      (( $(fleet_ss_count "$h" "$p") >= threshold )) && crossed[$h]=$(loop__now_ms)
+    done
+    all=1
+    for (( i = 1; i <= n; i++ )); do
+      [ -n "${blocked[$i]:-}" ] && continue
+      if fleet_kernel_blocked "$i" "$p"; then blocked[$i]=$(loop__now_ms); else all=0; fi
+    done
+    if (( all )); then
+      BLOCK_MS=$(printf '%s\n' "${blocked[@]}" | sort -n | tail -1)
+      if (( ${#crossed[@]} == $# )); then CROSS_MS=$(printf '%s\n' "${crossed[@]}" | sort -n | tail -1); fi
+      return 0
+    fi
+    sleep 0.1
+  done
+}
+
+# fleet_threshold: the fleet rule's per-host threshold, read from the rule.
+fleet_threshold() {
+  grep -oE '^ +\) >= [0-9]+$' "$(loop__repo)/rules/fleet.rules.yml" | head -1 | grep -oE '[0-9]+$'
+}
