@@ -72,8 +72,9 @@ func timed(b *testing.B, what string, fn func() error) time.Duration {
 }
 
 // BenchmarkIPSet: Add of 1,000 and 10,000 prefixes as one batch each, one
-// more block with 10,000 present, Sync restoring 10,000 after a reload, and
-// a Sync with nothing to repair at 10,000.
+// more block with 10,000 present, Sync restoring 10,000 after a reload, a
+// Sync with nothing to repair at 10,000, and 10,000 again as 1,000 Adds of
+// 10 from 50 goroutines (a webhook's notifications).
 func BenchmarkIPSet(b *testing.B) {
 	c, conn := benchClient(b, firewalld.Config{Mode: firewalld.ModeIPSet})
 	ctx := context.Background()
@@ -105,6 +106,12 @@ func BenchmarkIPSet(b *testing.B) {
 		}
 		noop := timed(b, "sync in step", func() error { _, _, err := c.Sync(ctx, ps10k, ps10k); return err })
 		b.StopTimer()
+		timed(b, "clear", clearAll)
+		b.StartTimer()
+		conc := timed(b, "add 10000 concurrently", func() error { return concurrentAdds(ctx, c, ps10k, 10, 50) })
+		b.StopTimer()
+		b.ReportMetric(ms(conc), "add10000conc-ms")
+		b.ReportMetric(ms(conc)/10000, "add10000conc-ms/prefix")
 		b.ReportMetric(ms(d1k), "add1000-ms")
 		b.ReportMetric(ms(d1k)/1000, "add1000-ms/prefix")
 		b.ReportMetric(ms(d10k), "add10000-ms")
@@ -114,6 +121,35 @@ func BenchmarkIPSet(b *testing.B) {
 		b.ReportMetric(ms(noop), "sync10000noop-ms")
 		timed(b, "clear", clearAll)
 	}
+}
+
+// concurrentAdds adds ps in groups of size from workers goroutines, as a
+// webhook handing each notification's alerts to Add would.
+func concurrentAdds(ctx context.Context, c *firewalld.Client, ps []netip.Prefix, size, workers int) error {
+	groups := make(chan []netip.Prefix)
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			var first error
+			for g := range groups {
+				if err := c.Add(ctx, g); err != nil && first == nil {
+					first = err
+				}
+			}
+			errs <- first
+		}()
+	}
+	for i := 0; i < len(ps); i += size {
+		groups <- ps[i:min(i+size, len(ps))]
+	}
+	close(groups)
+	var first error
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // BenchmarkZone: Add of 1,000 prefixes as zone sources (one batch), one

@@ -23,6 +23,7 @@ work=$(mktemp -d /tmp/sgf-bench.XXXXXX)
 trap 'fw_down; rm -rf "$work"' EXIT
 fw_root_nft_empty || { echo "bench: the root namespace has nft tables; refusing to run beside them" >&2; exit 1; }
 fw_up 2>"$work/fw.log"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The i-th /29 of 198.18.0.0/15, as benchPrefixes in bench_test.go.
 prefix_n() { local blk=$(( $1 / 32 )); echo "198.$(( 18 + blk / 256 )).$(( blk % 256 )).$(( $1 % 32 * 8 ))/29"; }
@@ -44,6 +45,7 @@ SGF_BENCH_BUS=$(fw_bus_address) SGF_BENCH_NETNS=/run/netns/$FW_NS \
 metric() { awk -v b="^Benchmark$2-" -v m="$1" '$1 ~ b { for (i = 3; i < NF; i++) if ($(i+1) == m) print $i }' "$work/bench.txt"; }
 ratio() { awk -v a="$cmd_ms_per" -v b="$1" 'BEGIN { if (b > 0) printf "%.0f", a / b; else print "n/a" }'; }
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 i1k=$(metric add1000-ms/prefix IPSet); i10k=$(metric add10000-ms/prefix IPSet); z1k=$(metric add1000-ms/prefix Zone)
 fw_root_nft_empty || { echo "bench: the root namespace's firewall changed!" >&2; exit 1; }
 
@@ -53,12 +55,14 @@ fw_root_nft_empty || { echo "bench: the root namespace's firewall changed!" >&2;
   echo "Command: \`sudo test/bench/firewalld.sh\` (SAMPLE=$SAMPLE), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores,"
   echo "firewalld $(dpkg-query -W -f='${Version}' firewalld 2>/dev/null || echo '?') (nftables backend) on a private D-Bus in a network namespace,"
   echo "prefixes: /29s of 198.18.0.0/15. One firewalld, one run; the Go side is \`internal/firewalld\`'s Client over godbus."
+  echo "Load average before / after (the machine is shared: compare ratios within one run): $load_before / $load_after."
   echo
   echo "| what | total | per prefix | vs firewall-cmd loop |"
   echo "|---|---|---|---|"
   echo "| \`firewall-cmd --zone=drop --add-source\` loop, $SAMPLE prefixes | $(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.0f ms", d / 1000}') | $cmd_ms_per ms | 1x |"
   echo "| ipset mode: Add of 1,000 (one batch) | $(metric add1000-ms IPSet) ms | $i1k ms | $(ratio "$i1k")x faster |"
   echo "| ipset mode: Add of 10,000 (one batch) | $(metric add10000-ms IPSet) ms | $i10k ms | $(ratio "$i10k")x faster |"
+  echo "| ipset mode: Add of 10,000 as 1,000 concurrent Adds of 10 (50 callers) | $(metric add10000conc-ms IPSet) ms | $(metric add10000conc-ms/prefix IPSet) ms | $(ratio "$(metric add10000conc-ms/prefix IPSet)")x faster |"
   echo "| zone mode: Add of 1,000 (one batch) | $(metric add1000-ms Zone) ms | $z1k ms | $(ratio "$z1k")x faster |"
   echo
   echo "| what | time |"
