@@ -178,6 +178,21 @@ func TestRealFirewalld(t *testing.T) {
 				t.Fatalf("after a crash and the expiry, %v still cannot connect: %v", attacker4, err)
 			}
 			l.waitListed(mode, []string{"2001:db8:5:1::/64"}, 5*time.Second)
+
+			// firewalld crashes while the responder is down: at its start the
+			// responder restores the block, and an unblock then really lets
+			// the range in, the crash's stale kernel rules notwithstanding.
+			r.stop()
+			l.fw("fw_crash_restart")
+			r = startResponder(t, "--dbus.address="+l.busAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
+			l.waitListed(mode, []string{"2001:db8:5:1::/64"}, 20*time.Second)
+			if code, body := r.do(t, http.MethodDelete, "/api/v1/blocks/2001:db8:5:1::/64", "", ""); code != 200 {
+				t.Fatalf("unblock after a crash while down: %d %s", code, body)
+			}
+			if err := l.waitReach(attacker6, 10*time.Second); err != nil {
+				t.Fatalf("after a crash while the responder was down and an unblock, %v still cannot connect: %v", attacker6, err)
+			}
+			l.waitListed(mode, nil, 5*time.Second)
 		})
 	}
 }

@@ -51,6 +51,10 @@ type Block struct {
 	// put it there: it stays true after a lift until the removal succeeded,
 	// so a crash between the two never leaves an entry nobody owns.
 	Installed bool `json:"installed"`
+	// Applied means firewalld confirmed the active block (as of the last
+	// save); a confirmed block missing at start means firewalld reloaded or
+	// restarted while the responder was down.
+	Applied bool `json:"applied,omitempty"`
 	// LastLifted and LiftReason describe how the last block ended.
 	LastLifted time.Time `json:"last_lifted,omitzero"`
 	LiftReason string    `json:"lift_reason,omitempty"`

@@ -32,6 +32,8 @@ type Firewall interface {
 	Sync(ctx context.Context, desired, owned []netip.Prefix) (added, removed int, err error)
 	// AfterRestart prepares a firewalld that has just started again.
 	AfterRestart(ctx context.Context) error
+	// List returns the prefixes firewalld holds now.
+	List(ctx context.Context) ([]netip.Prefix, error)
 }
 
 // Event is a change of firewalld that drops runtime state.
@@ -613,6 +615,7 @@ func (e *Engine) Run(ctx context.Context) {
 		timer.Reset(max(wake.Sub(now), time.Millisecond))
 		select {
 		case <-ctx.Done():
+			e.saveOnExit()
 			return
 		case <-timer.C:
 		case <-e.kick:
@@ -627,6 +630,7 @@ func (e *Engine) Run(ctx context.Context) {
 				timer.Reset(wait)
 				select {
 				case <-ctx.Done():
+					e.saveOnExit()
 					return
 				case <-timer.C:
 				}
@@ -638,6 +642,15 @@ func (e *Engine) Run(ctx context.Context) {
 			default:
 			}
 		}
+	}
+}
+
+// saveOnExit saves what firewalld confirmed since the last change.
+func (e *Engine) saveOnExit() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.store.Save(); err != nil {
+		e.logger.Warn("save state at exit", "err", err)
 	}
 }
 
@@ -700,11 +713,14 @@ func (e *Engine) step(ctx context.Context) {
 	rms := slices.Collect(maps.Keys(e.pendRm))
 	e.pendAdd, e.pendRm = map[netip.Prefix]struct{}{}, map[netip.Prefix]struct{}{}
 	e.needSetup, e.needRest, e.needSync = false, false, false
-	var desired, owned []netip.Prefix
+	var desired, owned, confirmed []netip.Prefix
 	if setup || restart || sync {
 		e.store.Each(func(b blockstore.Block) {
 			if b.Active {
 				desired = append(desired, b.Prefix)
+				if b.Applied {
+					confirmed = append(confirmed, b.Prefix)
+				}
 			}
 			if b.Owned() {
 				owned = append(owned, b.Prefix)
@@ -728,6 +744,10 @@ func (e *Engine) step(ctx context.Context) {
 	case setup:
 		op = opSetup
 		err = e.fw.Setup(ctx)
+		if err == nil && len(confirmed) > 0 && e.lostConfirmed(ctx, confirmed) {
+			op = opRestart
+			err = e.fw.AfterRestart(ctx)
+		}
 		if err == nil {
 			op = opSync
 			added, removed, err = e.fw.Sync(ctx, desired, owned)
@@ -793,6 +813,16 @@ func (e *Engine) step(ctx context.Context) {
 		e.lastSync = e.now()
 		e.m.lastSync.Set(float64(e.lastSync.UnixNano()) / 1e9)
 		rms = owned
+		adds = desired
+	}
+	// Remember what firewalld confirmed. It is saved with the next change
+	// (or at shutdown), not on its own: losing it in a crash only costs the
+	// check in lostConfirmed one chance.
+	for _, p := range adds {
+		if b, ok := e.store.Get(p); ok && b.Active && !b.Applied {
+			b.Applied = true
+			e.store.Put(b)
+		}
 	}
 	// Entries confirmed gone are no longer owned.
 	changed := false
@@ -827,6 +857,32 @@ func (e *Engine) step(ctx context.Context) {
 		})
 	}
 	e.finishLocked(seq, nil)
+}
+
+// lostConfirmed reports whether firewalld lacks blocks it once confirmed:
+// it reloaded or restarted while the responder was down. A crash leaves
+// stale kernel rules that would keep ranges lifted from now on dropped, so
+// the first sync then treats it as a restart (a reload, where allowed).
+func (e *Engine) lostConfirmed(ctx context.Context, confirmed []netip.Prefix) bool {
+	have, err := e.fw.List(ctx)
+	if err != nil {
+		e.logger.Warn("list firewalld's entries at start", "err", err)
+		return false
+	}
+	set := make(map[netip.Prefix]bool, len(have))
+	for _, p := range have {
+		set[p] = true
+	}
+	missing := 0
+	for _, p := range confirmed {
+		if !set[p] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		e.logger.Info("firewalld lost blocks it held while the responder was down (a reload or a restart); handling it as a restart", "missing", missing)
+	}
+	return missing > 0
 }
 
 func (e *Engine) finishLocked(seq uint64, err error) {

@@ -108,6 +108,19 @@ func (f *memFirewall) AfterRestart(context.Context) error {
 	return f.op("restart")
 }
 
+func (f *memFirewall) List(context.Context) ([]netip.Prefix, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.op("list"); err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for p := range f.entries {
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 func (f *memFirewall) list() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -376,7 +389,7 @@ func TestExpiryEscalationAndRestart(t *testing.T) {
 	fw.set(func(f *memFirewall) { f.entries = map[netip.Prefix]bool{} })
 	q := netip.MustParsePrefix("2001:db8:7::/64")
 	st, _ := blockstore.Open(path)
-	st.Put(blockstore.Block{Prefix: q, Source: blockstore.SourceManual, Since: clk.Now(), Expiry: clk.Now().Add(48 * time.Hour), Offences: 1, Active: true, Installed: true})
+	st.Put(blockstore.Block{Prefix: q, Source: blockstore.SourceManual, Since: clk.Now(), Expiry: clk.Now().Add(48 * time.Hour), Offences: 1, Active: true, Installed: true, Applied: true})
 	st.Save()
 	st.Close()
 	clk.Advance(5 * time.Hour)
@@ -391,8 +404,17 @@ func TestExpiryEscalationAndRestart(t *testing.T) {
 	if h2.metric("synguard_responder_actions_total", "action", "expire", "result", "ok") != 1 {
 		t.Fatal("expiry while down not counted")
 	}
-	if h2.metric("synguard_responder_reconcile_repairs_total") != 1 {
-		t.Fatalf("restore of the lost entry is a repair: %v", h2.metric("synguard_responder_reconcile_repairs_total"))
+	h2.flush()
+	if r := h2.metric("synguard_responder_reconcile_repairs_total"); r < 1 {
+		t.Fatalf("restore of the lost entry is a repair: %v", r)
+	}
+	// Entries lost while the responder was down mean firewalld restarted or
+	// reloaded: handled once as a restart (stale kernel rules of a crash).
+	if fw.restarts != 1 {
+		t.Fatalf("AfterRestart called %d times at start after lost entries, want 1", fw.restarts)
+	}
+	if got := fw.list(); fmt.Sprint(got) != "[2001:db8:7::/64]" {
+		t.Fatalf("after the restart handling firewall holds %v", got)
 	}
 }
 
@@ -528,5 +550,29 @@ func TestFirewallRefusalRetried(t *testing.T) {
 	h.flush()
 	if got := fw.list(); len(got) != 1 {
 		t.Fatalf("failed add not retried: %v (calls %v)", got, fw.calls)
+	}
+}
+
+// TestUnconfirmedMissingIsNoRestart: blocks saved but never confirmed (the
+// responder died between saving and applying) are simply applied at start,
+// without treating firewalld as restarted.
+func TestUnconfirmedMissingIsNoRestart(t *testing.T) {
+	fw := newMem()
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "state.json")
+	st, err := blockstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := netip.MustParsePrefix("198.51.100.32/27")
+	st.Put(blockstore.Block{Prefix: p, Source: blockstore.SourceAlert, Since: clk.Now(), Expiry: clk.Now().Add(time.Hour), Offences: 1, Active: true, Installed: true})
+	st.Save()
+	st.Close()
+	h := start(t, path, fw, clk, nil)
+	if fw.restarts != 0 || fmt.Sprint(fw.list()) != "[198.51.100.32/27]" {
+		t.Fatalf("restarts %d, firewall %v", fw.restarts, fw.list())
+	}
+	if b, _ := h.store.Get(p); !b.Applied {
+		t.Fatal("applied block not marked confirmed")
 	}
 }
