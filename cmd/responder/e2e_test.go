@@ -151,6 +151,7 @@ var masks = []struct {
 	{regexp.MustCompile(`(?m)^(synguard_responder_config_last_reload_success_timestamp_seconds) .*$`), "$1 <timestamp>"},
 	{regexp.MustCompile(`(?m)^(synguard_responder_last_reconcile_success_timestamp_seconds) .*$`), "$1 <timestamp>"},
 	{regexp.MustCompile(`(?m)^(synguard_responder_build_info)\{.*\} 1$`), "$1{<build labels>} 1"},
+	{regexp.MustCompile(`(?m)^(synguard_responder_block_expiry_timestamp_seconds\{[^}]*\}) .*$`), "$1 <timestamp>"},
 }
 
 func mask(s string) string {

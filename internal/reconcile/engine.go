@@ -144,6 +144,8 @@ func New(opts Options) (*Engine, error) {
 		recent:    newRecent(50),
 		kick:      make(chan struct{}, 1),
 	}
+	opts.Registerer.MustRegister(expiryCollector{e})
+	e.m.max.Set(float64(opts.Policy.MaxActive))
 	e.refreshOwn()
 	e.mu.Lock()
 	e.recountLocked()
@@ -167,6 +169,7 @@ func (e *Engine) SetPolicy(p policy.Config) error {
 	e.mu.Lock()
 	e.pol = p
 	e.mu.Unlock()
+	e.m.max.Set(float64(p.MaxActive))
 	e.refreshOwn()
 	return nil
 }

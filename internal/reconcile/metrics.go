@@ -3,6 +3,7 @@ package reconcile
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/policy"
 	"github.com/synguard/synguard/internal/prefix"
 )
@@ -40,6 +41,7 @@ type metrics struct {
 	fwErrors *prometheus.CounterVec
 	paused   prometheus.Gauge
 	lastSync prometheus.Gauge
+	max      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -72,6 +74,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "synguard_responder_paused",
 			Help: "Whether the operator paused the responder (1: alerts are acknowledged and change nothing).",
 		}),
+		max: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "synguard_responder_blocks_max",
+			Help: "The cap on active blocks (policy.max_active_blocks); new blocks beyond it are refused (cap_reached).",
+		}),
 		lastSync: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "synguard_responder_last_reconcile_success_timestamp_seconds",
 			Help: "When firewalld last matched the desired state after a full reconcile.",
@@ -97,6 +103,29 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, op := range []string{opSetup, opRestart, opAdd, opRemove, opSync} {
 		m.fwErrors.WithLabelValues(op)
 	}
-	reg.MustRegister(m.active, m.actions, m.refused, m.up, m.repairs, m.fwErrors, m.paused, m.lastSync)
+	reg.MustRegister(m.active, m.actions, m.refused, m.up, m.repairs, m.fwErrors, m.paused, m.lastSync, m.max)
 	return m
+}
+
+var expiryDesc = prometheus.NewDesc("synguard_responder_block_expiry_timestamp_seconds",
+	"When each active block is lifted, by prefix: one series per active block, so at most policy.max_active_blocks.",
+	[]string{"family", "prefix"}, nil)
+
+// expiryCollector publishes each active block's expiry at scrape time, so a
+// lifted block leaves no stale series.
+type expiryCollector struct{ e *Engine }
+
+// Describe implements prometheus.Collector.
+func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- expiryDesc }
+
+// Collect implements prometheus.Collector.
+func (c expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	c.e.mu.Lock()
+	defer c.e.mu.Unlock()
+	c.e.store.Each(func(b blockstore.Block) {
+		if b.Active {
+			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue,
+				float64(b.Expiry.UnixNano())/1e9, b.Family(), b.Prefix.String())
+		}
+	})
 }
