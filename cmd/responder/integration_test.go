@@ -21,6 +21,7 @@ import (
 
 	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/firewalld"
+	"github.com/synguard/synguard/internal/firewalld/firewalldlab"
 )
 
 // labConfig writes a responder config for the lab in the given mode.
@@ -42,11 +43,21 @@ firewalld:
 	return path, state
 }
 
+// lab is the real firewalld of test/lab/firewalld.sh with an attacker.
+type lab struct {
+	*firewalldlab.Lab
+	t *testing.T
+}
+
+func startLab(t *testing.T) *lab {
+	return &lab{firewalldlab.Start(t, "sgr", "../../test/lab/firewalld.sh"), t}
+}
+
 // listed returns what firewalld itself holds for the responder, read over
 // its own D-Bus connection.
 func (l *lab) listed(mode string) []string {
 	l.t.Helper()
-	conn, err := firewalld.Connect(l.busAddr)
+	conn, err := firewalld.Connect(l.BusAddr)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -95,16 +106,16 @@ func TestRealFirewalld(t *testing.T) {
 	for _, mode := range []string{"ipset", "zone"} {
 		t.Run(mode, func(t *testing.T) {
 			l := startLab(t)
-			cfg, _ := labConfig(t, l.ns, mode, "")
-			r := startResponder(t, "--dbus.address="+l.busAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
+			cfg, _ := labConfig(t, l.NS, mode, "")
+			r := startResponder(t, "--dbus.address="+l.BusAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
 			waitFor(t, "firewalld_up", func() bool { return metricLine(r.metrics(t), "synguard_responder_firewalld_up 1") })
 
-			est, err := l.dial(attacker4, 2*time.Second)
+			est, err := l.Dial(firewalldlab.Attacker4, 2*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer est.Close()
-			if err := echo(est, 2*time.Second); err != nil {
+			if err := firewalldlab.Echo(est, 2*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			blocks := notification("firing", block("198.51.100.32/27"), block("2001:db8:5:1::/64"))
@@ -113,17 +124,17 @@ func TestRealFirewalld(t *testing.T) {
 			}
 			want := []string{"198.51.100.32/27", "2001:db8:5:1::/64"}
 			l.waitListed(mode, want, 10*time.Second)
-			for _, a := range []netip.Addr{attacker4, attacker6} {
-				if err := l.waitBlocked(a, 5*time.Second); err != nil {
+			for _, a := range []netip.Addr{firewalldlab.Attacker4, firewalldlab.Attacker6} {
+				if err := l.WaitBlocked(a, 5*time.Second); err != nil {
 					t.Fatalf("after the block, %v: %v", a, err)
 				}
 			}
-			for _, a := range []netip.Addr{control4, control6} {
-				if err := l.reach(a); err != nil {
+			for _, a := range []netip.Addr{firewalldlab.Control4, firewalldlab.Control6} {
+				if err := l.Reach(a); err != nil {
 					t.Fatalf("control %v blocked: %v", a, err)
 				}
 			}
-			if err := echo(est, 2*time.Second); err == nil || !isTimeout(err) {
+			if err := firewalldlab.Echo(est, 2*time.Second); err == nil || !firewalldlab.IsTimeout(err) {
 				t.Fatalf("established connection from the blocked /27 not dropped: %v", err)
 			}
 
@@ -136,14 +147,14 @@ func TestRealFirewalld(t *testing.T) {
 			l.waitListed(mode, want, time.Second)
 
 			for _, ev := range []string{"fw_reload", "fw_complete_reload", "fw_crash_restart"} {
-				l.fw(ev)
+				l.Fw(ev)
 				l.waitListed(mode, want, 20*time.Second)
-				for _, a := range []netip.Addr{attacker4, attacker6} {
-					if err := l.waitBlocked(a, 5*time.Second); err != nil {
+				for _, a := range []netip.Addr{firewalldlab.Attacker4, firewalldlab.Attacker6} {
+					if err := l.WaitBlocked(a, 5*time.Second); err != nil {
 						t.Fatalf("after %s, %v: %v", ev, a, err)
 					}
 				}
-				if err := l.waitReach(control4, 5*time.Second); err != nil {
+				if err := l.WaitReach(firewalldlab.Control4, 5*time.Second); err != nil {
 					t.Fatalf("after %s, control: %v", ev, err)
 				}
 			}
@@ -153,15 +164,15 @@ func TestRealFirewalld(t *testing.T) {
 			}
 
 			// Manual unblock after a crash: the stale kernel rules must go.
-			l.fw("fw_crash_restart")
+			l.Fw("fw_crash_restart")
 			l.waitListed(mode, want, 20*time.Second)
 			if code, body := r.do(t, http.MethodDelete, "/api/v1/blocks/198.51.100.32/27", "", ""); code != 200 {
 				t.Fatalf("unblock: %d %s", code, body)
 			}
-			if err := l.waitReach(attacker4, 10*time.Second); err != nil {
-				t.Fatalf("after a crash and an unblock, %v still cannot connect: %v", attacker4, err)
+			if err := l.WaitReach(firewalldlab.Attacker4, 10*time.Second); err != nil {
+				t.Fatalf("after a crash and an unblock, %v still cannot connect: %v", firewalldlab.Attacker4, err)
 			}
-			if err := l.waitBlocked(attacker6, 2*time.Second); err != nil {
+			if err := l.WaitBlocked(firewalldlab.Attacker6, 2*time.Second); err != nil {
 				t.Fatalf("the other block went too: %v", err)
 			}
 
@@ -169,13 +180,13 @@ func TestRealFirewalld(t *testing.T) {
 			if code, body := r.do(t, http.MethodPost, "/api/v1/blocks", "application/json", `{"prefix":"198.51.100.33/27","duration":"6s","reason":"lab"}`); code != 201 {
 				t.Fatalf("manual block: %d %s", code, body)
 			}
-			if err := l.waitBlocked(attacker4, 5*time.Second); err != nil {
+			if err := l.WaitBlocked(firewalldlab.Attacker4, 5*time.Second); err != nil {
 				t.Fatalf("manual block: %v", err)
 			}
-			l.fw("fw_crash_restart")
+			l.Fw("fw_crash_restart")
 			l.waitListed(mode, want, 20*time.Second)
-			if err := l.waitReach(attacker4, 15*time.Second); err != nil {
-				t.Fatalf("after a crash and the expiry, %v still cannot connect: %v", attacker4, err)
+			if err := l.WaitReach(firewalldlab.Attacker4, 15*time.Second); err != nil {
+				t.Fatalf("after a crash and the expiry, %v still cannot connect: %v", firewalldlab.Attacker4, err)
 			}
 			l.waitListed(mode, []string{"2001:db8:5:1::/64"}, 5*time.Second)
 
@@ -183,14 +194,14 @@ func TestRealFirewalld(t *testing.T) {
 			// responder restores the block, and an unblock then really lets
 			// the range in, the crash's stale kernel rules notwithstanding.
 			r.stop()
-			l.fw("fw_crash_restart")
-			r = startResponder(t, "--dbus.address="+l.busAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
+			l.Fw("fw_crash_restart")
+			r = startResponder(t, "--dbus.address="+l.BusAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
 			l.waitListed(mode, []string{"2001:db8:5:1::/64"}, 20*time.Second)
 			if code, body := r.do(t, http.MethodDelete, "/api/v1/blocks/2001:db8:5:1::/64", "", ""); code != 200 {
 				t.Fatalf("unblock after a crash while down: %d %s", code, body)
 			}
-			if err := l.waitReach(attacker6, 10*time.Second); err != nil {
-				t.Fatalf("after a crash while the responder was down and an unblock, %v still cannot connect: %v", attacker6, err)
+			if err := l.WaitReach(firewalldlab.Attacker6, 10*time.Second); err != nil {
+				t.Fatalf("after a crash while the responder was down and an unblock, %v still cannot connect: %v", firewalldlab.Attacker6, err)
 			}
 			l.waitListed(mode, nil, 5*time.Second)
 		})
@@ -281,7 +292,7 @@ func (p *process) post(path, contentType, body string) (int, error) {
 func TestResponderCrashMidBatch(t *testing.T) {
 	l := startLab(t)
 	const mode = "ipset"
-	cfg, state := labConfig(t, l.ns, mode, `policy:
+	cfg, state := labConfig(t, l.NS, mode, `policy:
   block_duration:
     base: 15s
     max: 15s
@@ -289,7 +300,7 @@ func TestResponderCrashMidBatch(t *testing.T) {
     blocks_per_minute: 6000
     burst: 1000
 `)
-	args := []string{"--dbus.address=" + l.busAddr, "--config.file=" + cfg, "--web.disable-exporter-metrics"}
+	args := []string{"--dbus.address=" + l.BusAddr, "--config.file=" + cfg, "--web.disable-exporter-metrics"}
 	p := startBinary(t, args...)
 
 	// Long manual blocks that must survive everything.
