@@ -15,7 +15,14 @@
 // whole batch before the first call, treats firewalld's idempotency errors
 // as success and classifies the others by their code (see Error and IsCode).
 // Watch reports firewalld reloads and restarts, which drop runtime state;
-// AfterRestart clears the stale kernel rules a crashed firewalld leaves.
+// AfterRestart clears the stale kernel rules a crashed firewalld leaves
+// (zone mode only: ipset mode leaves none).
+//
+// firewalld lets packets of established connections through before any
+// zone sees them, so a block alone stops new connections only; after a
+// block is applied the Client also deletes the conntrack entries of the
+// prefix's answered connections (package conntrack), unless
+// Config.KeepConnections is set.
 //
 // Package firewalldtest holds an in-memory fake firewalld on a private
 // dbus-daemon for tests that must not need root or a real firewalld.
