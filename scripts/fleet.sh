@@ -12,6 +12,9 @@
 #   2 host       a /27 floods host 3 only: blocked on host 3 (host rule,
 #                for: 30s) and nowhere else; hosts 1 and 2 got the alert and
 #                refused it (other_host)
+#   2b           the same /27 then floods hosts 1 and 2: the fleet alert
+#                blocks it there; on host 3 the host block and the fleet
+#                alert are one block (counted as a duplicate)
 #   3 duplicates the Alertmanagers' gossip cut, so BOTH notify: every
 #                responder counts duplicates, and applies the block exactly
 #                once (one new block, one firewalld entry per host)
@@ -163,6 +166,25 @@ done
 loop_prom_true "max_over_time(ALERTS{alertname=\"SynguardFleetPrefixFlooding\",prefix=\"$P_HOST\"}[10m])" &&
   fail "2 host: a fleet alert fired for $P_HOST"
 say "2 host: other_host refusals per responder: $other0 -> $(resp_all "$OTHER_S")"
+
+# ------------------------------------------------------------------ 2b host + fleet
+# The same /27 now floods hosts 1 and 2: the fleet alert blocks it there, and
+# on host 3, where the host alert already blocked it, it is the same block.
+say "2b host+fleet: $P_HOST now floods hosts 1 and 2 (already blocked on host 3 by the host alert)"
+ok0=$(resp_all "$OK_S"); dup0=$(resp_all "$DUP_S")
+fleet_flood_wait_all "$P_HOST" 60 "$RATE" "$HOSTS" "$THRESHOLD" 1 2 || fail "2b host+fleet: $P_HOST not blocked on all $HOSTS hosts within 60 s"
+floods_stop
+third_dup() { (( $(fleet_resp_metric 3 "$DUP_S") > $(cut -d' ' -f3 <<<"$dup0") )); }
+loop_wait_until 20 third_dup || fail "2b host+fleet: host 3 did not count the fleet alert as a duplicate of its host block"
+ok1=$(resp_all "$OK_S")
+for (( i = 1; i <= HOSTS; i++ )); do
+  a=$(cut -d' ' -f"$i" <<<"$ok0"); b=$(cut -d' ' -f"$i" <<<"$ok1")
+  want=1; (( i == 3 )) && want=0
+  (( b - a == want )) || fail "2b host+fleet: host $i applied $(( b - a )) new blocks, want $want"
+  n=$(fleet_fw_count "$i" "$P_HOST")
+  [ "$n" = 1 ] || fail "2b host+fleet: firewalld on host $i lists $P_HOST $n times, want 1"
+done
+say "2b host+fleet: new blocks $ok0 -> $ok1; duplicates $dup0 -> $(resp_all "$DUP_S")"
 
 # ------------------------------------------------------------------ 3 duplicates
 say "3 duplicates: Alertmanager gossip cut; $P_DUP floods hosts 1 and 2"

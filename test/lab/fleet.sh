@@ -159,37 +159,43 @@ fleet_ss_count() { loop_ss_counts "$1" | awk -v p="$2" '$1 == p {n = $2} END {pr
 
 # fleet_flood_wait_all PREFIX TIMEOUT_S RATE N THRESHOLD FLOODED...: flood
 # PREFIX at each FLOODED victim (RATE SYN/s), then wait (bounded) until
-# PREFIX is in the kernel drop set of every victim 1..N. Sets START_MS (the
-# floods began), CROSS_MS (the last flooded victim reached THRESHOLD
+# PREFIX is in the kernel drop set of every victim 1..N. One watcher per
+# victim polls every 100 ms, so the times do not grow with N. Sets START_MS
+# (the floods began), CROSS_MS (the last flooded victim reached THRESHOLD
 # SYN_RECV sockets from PREFIX, by ss; "" if one never did) and BLOCK_MS
 # (the last victim's kernel dropped PREFIX). The floods go on: stop them.
 fleet_flood_wait_all() {
-  local p=$1 timeout=$2 rate=$3 n=$4 threshold=$5 h i now deadline all
+  local p=$1 timeout=$2 rate=$3 n=$4 threshold=$5 h i deadline w pids=() ok=0
   shift 5
-  local -A crossed=() blocked=()
   CROSS_MS="" BLOCK_MS=""
+  w="$(loop__state)/watch.$$.$RANDOM"
+  mkdir -p "$w"
   START_MS=$(loop__now_ms)
-  for h in "$@"; do loop_flood_start "$h" "$rate" "$p" 2>/dev/null || return 1; done
   deadline=$(( START_MS + timeout * 1000 ))
-  while :; do
-    now=$(loop__now_ms)
-    (( now > deadline )) && return 1
-    for h in "$@"; do
-      [ -n "${crossed[$h]:-}" ] && continue
-      (( $(fleet_ss_count "$h" "$p") >= threshold )) && crossed[$h]=$(loop__now_ms)
-    done
-    all=1
-    for (( i = 1; i <= n; i++ )); do
-      [ -n "${blocked[$i]:-}" ] && continue
-      if fleet_kernel_blocked "$i" "$p"; then blocked[$i]=$(loop__now_ms); else all=0; fi
-    done
-    if (( all )); then
-      BLOCK_MS=$(printf '%s\n' "${blocked[@]}" | sort -n | tail -1)
-      if (( ${#crossed[@]} == $# )); then CROSS_MS=$(printf '%s\n' "${crossed[@]}" | sort -n | tail -1); fi
-      return 0
-    fi
-    sleep 0.1
+  for h in "$@"; do loop_flood_start "$h" "$rate" "$p" 2>/dev/null || return 1; done
+  for h in "$@"; do
+    ( while (( $(loop__now_ms) < deadline )); do
+        (( $(fleet_ss_count "$h" "$p") >= threshold )) && { loop__now_ms >"$w/cross.$h"; exit 0; }
+        sleep 0.1
+      done ) &
+    pids+=($!)
   done
+  for (( i = 1; i <= n; i++ )); do
+    ( while (( $(loop__now_ms) < deadline )); do
+        fleet_kernel_blocked "$i" "$p" && { loop__now_ms >"$w/block.$i"; exit 0; }
+        sleep 0.1
+      done ) &
+    pids+=($!)
+  done
+  # The watchers end by themselves at the deadline at the latest.
+  wait "${pids[@]}" 2>/dev/null
+  if (( $(ls "$w" | grep -c '^block\.') == n )); then
+    ok=1
+    BLOCK_MS=$(cat "$w"/block.* | sort -n | tail -1)
+    if (( $(ls "$w" | grep -c '^cross\.') == $# )); then CROSS_MS=$(cat "$w"/cross.* | sort -n | tail -1); fi
+  fi
+  rm -rf "$w"
+  (( ok ))
 }
 
 # fleet_threshold: the fleet rule's per-host threshold, read from the rule.
