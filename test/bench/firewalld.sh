@@ -20,7 +20,8 @@ export FW_NS=${FW_NS:-sgf-bench-$$} FW_STATE=${FW_STATE:-/tmp/sgf-bench-$$}
 . test/lab/firewalld.sh
 
 work=$(mktemp -d /tmp/sgf-bench.XXXXXX)
-trap 'fw_down; rm -rf "$work"' EXIT
+# Keep firewalld's state dir (logs) only when the run failed.
+trap 'rc=$?; fw_down; rm -rf "$work"; [ "$rc" != 0 ] || rm -rf "$FW_STATE"' EXIT
 fw_root_nft_empty || { echo "bench: the root namespace has nft tables; refusing to run beside them" >&2; exit 1; }
 fw_up 2>"$work/fw.log"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
