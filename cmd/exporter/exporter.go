@@ -63,9 +63,8 @@ type Main struct {
 
 	synRecv *synrecv.Collector
 	probes  *probe.Manager
-	// originDB is the loaded origin databases (nil when none are
-	// configured); guarded by mu.
-	originDB *origin.DB
+	// origin is the configured AS and country databases.
+	origin *origin.Source
 }
 
 // NewMain returns a Main writing to stdout and stderr.
@@ -189,9 +188,11 @@ func (m *Main) run(ctx context.Context, cfg *exporterconfig.Config) error {
 	}
 	defer m.probes.Stop()
 	set.Add("probe", m.probes)
-	if m.originDB, err = openOrigin(cfg.Origin, m.logger); err != nil {
-		return err
+	m.origin = origin.NewSource(m.logger)
+	if err := m.origin.Apply(cfg.Origin); err != nil {
+		return fmt.Errorf("open origin databases: %w", err)
 	}
+	m.synRecv.SetOrigin(m.origin)
 	reg.MustRegister(set)
 
 	m.apply(cfg)
@@ -201,7 +202,7 @@ func (m *Main) run(ctx context.Context, cfg *exporterconfig.Config) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	reloader.WatchSignals(rctx)
-	go m.watchOrigin(rctx, originPollInterval)
+	go m.origin.Watch(rctx, originPollInterval)
 
 	mux := http.NewServeMux()
 	mux.Handle(f.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -262,25 +263,13 @@ func (m *Main) reload() error {
 	}
 	// Open changed origin databases before anything else is applied, so
 	// a broken database refuses the whole reload and keeps the old state.
-	m.mu.Lock()
-	db, old := m.originDB, m.config.Origin
-	m.mu.Unlock()
-	if cfg.Origin != old {
-		if db, err = openOrigin(cfg.Origin, m.logger); err != nil {
-			return err
-		}
-	} else if db != nil {
-		if _, err := db.ReloadIfChanged(); err != nil {
-			return err
-		}
+	if err := m.origin.Apply(cfg.Origin); err != nil {
+		return fmt.Errorf("open origin databases: %w", err)
 	}
 	// Restarts the probe scheduler; refused (old one kept) when icmp cannot run.
 	if err := m.probes.Apply(context.Background(), cfg.Probes); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	m.originDB = db
-	m.mu.Unlock()
 	m.apply(cfg)
 	return nil
 }
@@ -289,42 +278,6 @@ func (m *Main) reload() error {
 // for a new version; they change weekly at most.
 const originPollInterval = 30 * time.Second
 
-// openOrigin opens the configured origin databases; with none configured
-// it returns nil, which leaves prefixes without origin labels.
-func openOrigin(cfg origin.Config, logger *slog.Logger) (*origin.DB, error) {
-	db, err := origin.Open(cfg, logger)
-	if err != nil {
-		return nil, fmt.Errorf("open origin databases: %w", err)
-	}
-	if !cfg.Enabled() {
-		return nil, nil
-	}
-	return db, nil
-}
-
-// watchOrigin reloads the origin databases when their files change on
-// disk, keeping the loaded ones when the new files are broken.
-func (m *Main) watchOrigin(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.mu.Lock()
-			db := m.originDB
-			m.mu.Unlock()
-			if db == nil {
-				continue
-			}
-			if _, err := db.ReloadIfChanged(); err != nil {
-				m.logger.Error("origin databases not reloaded; keeping the loaded ones", "err", err)
-			}
-		}
-	}
-}
-
 // apply hands a validated configuration to every collector that has a
 // section in it. A new configurable collector is wired in here.
 func (m *Main) apply(cfg *exporterconfig.Config) {
@@ -332,9 +285,4 @@ func (m *Main) apply(cfg *exporterconfig.Config) {
 	defer m.mu.Unlock()
 	m.config = cfg
 	m.synRecv.SetOptions(cfg.SynRecv.Options())
-	if m.originDB != nil {
-		m.synRecv.SetOrigin(m.originDB)
-	} else {
-		m.synRecv.SetOrigin(nil)
-	}
 }

@@ -175,6 +175,9 @@ policy:
 firewalld:
   mode: ipset
   reconcile_interval: 1h
+  # The fake firewalld has no kernel behind it: cutting connections would
+  # only walk the test host's own conntrack table.
+  keep_connections: true
 %s`, filepath.Join(dir, "state", "state.json"), extra)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/firewalld"
 	"github.com/synguard/synguard/internal/operatorapi"
+	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/reconcile"
 	"github.com/synguard/synguard/internal/reload"
 	"github.com/synguard/synguard/internal/responderconfig"
@@ -61,8 +62,10 @@ type Main struct {
 	}
 	logger *slog.Logger
 
-	mu      sync.Mutex
-	config  *responderconfig.Config
+	mu     sync.Mutex
+	config *responderconfig.Config
+	// origin is the configured AS and country databases.
+	origin  *origin.Source
 	engine  *reconcile.Engine
 	webhook *webhook.Handler
 	api     *operatorapi.API
@@ -225,6 +228,11 @@ func (m *Main) run(ctx context.Context, cfg *responderconfig.Config) error {
 	if cfg.Policy.AllowOwnAddresses {
 		opts.OwnAddrs = ownAddrs
 	}
+	m.origin = origin.NewSource(m.logger)
+	if err := m.origin.Apply(cfg.Origin); err != nil {
+		return fmt.Errorf("open origin databases: %w", err)
+	}
+	opts.Origin = m.origin
 	engine, err := reconcile.New(opts)
 	if err != nil {
 		return err
@@ -246,7 +254,8 @@ func (m *Main) run(ctx context.Context, cfg *responderconfig.Config) error {
 	reloader := reload.New(m.logger, programName, m.reload)
 	reloader.MarkLoaded()
 	reg.MustRegister(reloader)
-	go reloader.WatchSignals(rctx)
+	reloader.WatchSignals(rctx)
+	go m.origin.Watch(rctx, originPollInterval)
 
 	mux := http.NewServeMux()
 	mux.Handle(f.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -337,6 +346,10 @@ func apiOptions(c *responderconfig.Config) operatorapi.Options {
 	return operatorapi.Options{Token: c.APIToken, ReadOnly: c.API.ReadOnly}
 }
 
+// originPollInterval is how often the origin database files are checked
+// for a new version; they change weekly at most.
+const originPollInterval = 30 * time.Second
+
 // reload re-reads --config.file and applies it only when it is valid and
 // changes nothing that needs a restart.
 func (m *Main) reload() error {
@@ -348,6 +361,10 @@ func (m *Main) reload() error {
 	defer m.mu.Unlock()
 	if cfg.StateFile != m.config.StateFile || !reflect.DeepEqual(cfg.Firewalld, m.config.Firewalld) {
 		return errors.New("state_file and the firewalld section take effect only after a restart; nothing reloaded")
+	}
+	// Origin databases first: a broken one refuses the whole reload.
+	if err := m.origin.Apply(cfg.Origin); err != nil {
+		return fmt.Errorf("open origin databases: %w", err)
 	}
 	if err := m.engine.SetPolicy(cfg.PolicyConfig()); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/prefix"
 )
 
@@ -39,6 +40,9 @@ type Block struct {
 	Reason string `json:"reason,omitempty"`
 	// Alert is the alertname that asked for the block.
 	Alert string `json:"alert,omitempty"`
+	// Origin is who the prefix belonged to when it was blocked, where the
+	// origin databases knew it.
+	Origin *origin.Info `json:"origin,omitempty"`
 	// Since is when the current (or last) block began.
 	Since time.Time `json:"since"`
 	// Expiry is when it ends.

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/synguard/synguard/internal/blockstore"
+	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/prefix"
 	"github.com/synguard/synguard/internal/reconcile"
 )
@@ -80,11 +81,12 @@ type BlockJSON struct {
 	Source string `json:"source"`
 	Reason string `json:"reason"`
 	Alert  string `json:"alert"`
-	// Origin (AS, country) is filled once origin lookup is wired in.
-	Origin   *string   `json:"origin"`
-	Since    time.Time `json:"since"`
-	Expiry   time.Time `json:"expiry"`
-	Offences int       `json:"offences"`
+	// Origin is the prefix's AS and country when it was blocked; null
+	// when no origin database knew it.
+	Origin   *origin.Info `json:"origin"`
+	Since    time.Time    `json:"since"`
+	Expiry   time.Time    `json:"expiry"`
+	Offences int          `json:"offences"`
 	// Applied is false while firewalld has not confirmed the block.
 	Applied bool `json:"applied"`
 }
@@ -92,7 +94,7 @@ type BlockJSON struct {
 func toJSON(b blockstore.Block, pending bool) BlockJSON {
 	return BlockJSON{
 		Prefix: b.Prefix.String(), Family: b.Family(), Source: b.Source, Reason: b.Reason, Alert: b.Alert,
-		Since: b.Since.UTC(), Expiry: b.Expiry.UTC(), Offences: b.Offences, Applied: !pending,
+		Origin: b.Origin, Since: b.Since.UTC(), Expiry: b.Expiry.UTC(), Offences: b.Offences, Applied: !pending,
 	}
 }
 

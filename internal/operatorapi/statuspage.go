@@ -17,8 +17,12 @@ func Snapshot(s reconcile.Status) statuspage.Snapshot {
 		Firewalld: statuspage.Firewalld{Up: s.FirewalldUp, Mode: s.Mode, Zone: s.Zone, LastReconcile: s.LastReconcile, Detail: s.FirewalldDetail},
 	}
 	for _, b := range s.Blocks {
+		org := ""
+		if b.Origin != nil {
+			org = b.Origin.String()
+		}
 		out.Blocks = append(out.Blocks, statuspage.Block{
-			Prefix: b.Prefix.String(), Family: b.Family(), Reason: b.Reason, Alert: b.Alert,
+			Prefix: b.Prefix.String(), Family: b.Family(), Origin: org, Reason: b.Reason, Alert: b.Alert,
 			Since: b.Since, Expiry: b.Expiry, Offences: b.Offences, Applied: !s.Pending[b.Prefix],
 		})
 	}

@@ -37,6 +37,23 @@ type Info struct {
 // Known reports whether anything is known.
 func (i Info) Known() bool { return i.ASN != 0 || i.ASOrg != "" || i.Country != "" }
 
+// String is the origin as a person reads it: "AS64496 Example Net, ZZ",
+// with "unknown" for what is not known.
+func (i Info) String() string {
+	as := "AS unknown"
+	if i.ASN != 0 {
+		as = "AS" + strconv.FormatUint(uint64(i.ASN), 10)
+	}
+	if i.ASOrg != "" {
+		as += " " + i.ASOrg
+	}
+	cc := i.Country
+	if cc == "" {
+		cc = "country unknown"
+	}
+	return as + ", " + cc
+}
+
 // ASNLabel returns the AS number as a label value ("" when unknown).
 func (i Info) ASNLabel() string {
 	if i.ASN == 0 {
@@ -197,26 +214,6 @@ func (d *DB) ReloadIfChanged() (bool, error) {
 	}
 	d.logger.Info("origin databases reloaded after a change on disk")
 	return true, nil
-}
-
-// Watch calls ReloadIfChanged every interval until stop is closed, logging
-// failures (the previous databases stay in use).
-func (d *DB) Watch(stop <-chan struct{}, interval time.Duration) {
-	if !d.cfg.Enabled() {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			if _, err := d.ReloadIfChanged(); err != nil {
-				d.logger.Error("origin database reload failed", "err", err)
-			}
-		}
-	}
 }
 
 // Lookup returns the origin of the prefix's first address. A lookup error

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/prefix"
 )
 
@@ -58,6 +59,10 @@ type Config struct {
 	MinHold       time.Duration
 	// DryRun decides and counts but changes nothing.
 	DryRun bool
+	// Origin limits automatic blocks by the prefix's AS and country (the
+	// runbook's "is it foreign, does it have business here"). It applies to
+	// alerts only: an operator's request is the operator's own judgement.
+	Origin origin.Filter
 }
 
 // Default returns the defaults a mail-server operator would want: the
@@ -180,6 +185,12 @@ func (c *Config) Check(p netip.Prefix, own *prefix.Set) Reason {
 		}
 	}
 	return ReasonNone
+}
+
+// CheckOrigin reports whether a prefix of origin i may be blocked
+// automatically.
+func (c *Config) CheckOrigin(i origin.Info) Reason {
+	return Reason(c.Origin.Check(i))
 }
 
 // Offences returns the offence number of a new block of a prefix that had

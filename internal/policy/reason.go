@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/synguard/synguard/internal/origin"
+
 // Reason says why an alert, request or payload was refused. Its values are
 // the label values of synguard_responder_refused_total.
 type Reason string
@@ -30,6 +32,17 @@ const (
 	// ReasonTruncated counts alerts Alertmanager left out of a notification
 	// (its max_alerts); they were never seen.
 	ReasonTruncated Reason = "truncated"
+	// ReasonOriginCountryProtected is a prefix from a never-block country.
+	ReasonOriginCountryProtected Reason = origin.RefusedProtectedCountry
+	// ReasonOriginASNProtected is a prefix from a never-block AS.
+	ReasonOriginASNProtected Reason = origin.RefusedProtectedASN
+	// ReasonOriginCountryNotListed is a prefix outside the only-block countries.
+	ReasonOriginCountryNotListed Reason = origin.RefusedNotListedCountry
+	// ReasonOriginASNNotListed is a prefix outside the only-block ASes.
+	ReasonOriginASNNotListed Reason = origin.RefusedNotListedASN
+	// ReasonOriginUnknown is a prefix of unknown origin under an only-list
+	// with refuse_unknown.
+	ReasonOriginUnknown Reason = origin.RefusedUnknown
 )
 
 // Payload refusals: the whole notification is answered 4xx and nothing in it
@@ -54,6 +67,8 @@ const (
 var Reasons = []Reason{
 	ReasonUnmatched, ReasonOtherHost, ReasonNoPrefix, ReasonBadPrefix, ReasonTooBroad,
 	ReasonAllowlisted, ReasonCapReached, ReasonRateLimited, ReasonPaused, ReasonTruncated,
+	ReasonOriginCountryProtected, ReasonOriginASNProtected, ReasonOriginCountryNotListed,
+	ReasonOriginASNNotListed, ReasonOriginUnknown,
 	ReasonBadJSON, ReasonBadVersion, ReasonCustomPayload, ReasonBodyTooLarge,
 	ReasonTooManyAlerts, ReasonUnauthorized,
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/synguard/synguard/internal/blockstore"
+	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/policy"
 	"github.com/synguard/synguard/internal/prefix"
 	"github.com/synguard/synguard/internal/webhook"
@@ -69,6 +70,15 @@ type Options struct {
 	Now func() time.Time
 	// Mode and Zone describe the firewall for the status snapshot.
 	Mode, Zone string
+	// Origin, when set, tells who a prefix belongs to: the policy's origin
+	// filter uses it and each block records it.
+	Origin OriginLookup
+}
+
+// OriginLookup tells who a prefix belongs to (an *origin.Source); an
+// unknown origin is the zero Info.
+type OriginLookup interface {
+	Lookup(p netip.Prefix) origin.Info
 }
 
 // Engine applies policy to alerts and requests, owns the blocks and keeps
@@ -83,6 +93,7 @@ type Engine struct {
 	mu        sync.Mutex
 	store     *blockstore.Store
 	pol       policy.Config
+	origin    OriginLookup
 	own       *prefix.Set
 	limiter   policy.Limiter
 	active    map[string]int // active blocks by family
@@ -136,6 +147,7 @@ func New(opts Options) (*Engine, error) {
 		now:       opts.Now,
 		store:     opts.Store,
 		pol:       opts.Policy,
+		origin:    opts.Origin,
 		pendAdd:   map[netip.Prefix]struct{}{},
 		pendRm:    map[netip.Prefix]struct{}{},
 		needSetup: true,
@@ -338,6 +350,13 @@ func (e *Engine) HandleAlerts(ctx context.Context, alerts []policy.Alert) (webho
 			refuse(r, p, a)
 			continue
 		}
+		org := e.lookupOriginLocked(p)
+		if a.Firing {
+			if r := pol.CheckOrigin(org); r != policy.ReasonNone {
+				refuse(r, p, a)
+				continue
+			}
+		}
 		old, exists := e.store.Get(p)
 		if !a.Firing {
 			if !exists || !old.Active || old.Source != blockstore.SourceAlert {
@@ -381,6 +400,7 @@ func (e *Engine) HandleAlerts(ctx context.Context, alerts []policy.Alert) (webho
 		}
 		nb := e.newBlock(p, old, now, 0)
 		nb.Source, nb.Alert, nb.Reason = blockstore.SourceAlert, a.Name(), a.Summary
+		nb.Origin = originRecord(org)
 		if pol.DryRun {
 			res.Blocked++
 			e.m.actions.WithLabelValues(ActionBlock, ResultDryRun).Inc()
@@ -403,6 +423,29 @@ func (e *Engine) HandleAlerts(ctx context.Context, alerts []policy.Alert) (webho
 		res.Refused = nil
 	}
 	return res, nil
+}
+
+// SetOrigin replaces the origin lookup (nil: none), as a reload that
+// changed the databases does.
+func (e *Engine) SetOrigin(l OriginLookup) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.origin = l
+}
+
+func (e *Engine) lookupOriginLocked(p netip.Prefix) origin.Info {
+	if e.origin == nil {
+		return origin.Info{}
+	}
+	return e.origin.Lookup(p)
+}
+
+// originRecord is what a block keeps of an origin: nothing when unknown.
+func originRecord(i origin.Info) *origin.Info {
+	if !i.Known() {
+		return nil
+	}
+	return &i
 }
 
 // newBlock returns the record of a new block of p (whose previous record,
@@ -472,6 +515,7 @@ func (e *Engine) Block(ctx context.Context, p netip.Prefix, d time.Duration, rea
 	}
 	nb := e.newBlock(p, old, now, d)
 	nb.Source, nb.Reason = blockstore.SourceManual, reason
+	nb.Origin = originRecord(e.lookupOriginLocked(p))
 	if e.pol.DryRun {
 		e.m.actions.WithLabelValues(ActionBlock, ResultDryRun).Inc()
 		e.audit(ActionBlock, ResultDryRun, nb)

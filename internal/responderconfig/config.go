@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/synguard/synguard/internal/configfile"
+	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/policy"
 	"github.com/synguard/synguard/internal/prefix"
 )
@@ -35,6 +36,9 @@ type Config struct {
 	Alerts    Alerts    `yaml:"alerts"`
 	Policy    Policy    `yaml:"policy"`
 	Firewalld Firewalld `yaml:"firewalld"`
+	// Origin names the optional AS and country databases; policy.origin
+	// decides with them, and each block records its origin.
+	Origin origin.Config `yaml:"origin"`
 
 	// Tokens read from the files named above.
 	WebhookToken string `yaml:"-"`
@@ -72,6 +76,8 @@ type Policy struct {
 	OffenceMemory     Duration       `yaml:"offence_memory"`
 	LiftOnResolve     bool           `yaml:"lift_on_resolve"`
 	MinHold           Duration       `yaml:"min_hold"`
+	// Origin never blocks, or only blocks, listed countries and ASes.
+	Origin origin.Filter `yaml:"origin"`
 }
 
 // RateLimit bounds new blocks from alerts.
@@ -239,6 +245,18 @@ func (c *Config) validate(root *yaml.Node) error {
 	if p.BlockDuration.Factor < 1 {
 		return configfile.Errorf(at("policy.block_duration.factor"), "policy.block_duration.factor must be at least 1")
 	}
+	if err := c.Policy.Origin.Validate(); err != nil {
+		return configfile.Errorf(at("policy.origin"), "policy.origin: %v", err)
+	}
+	if c.Policy.Origin.Active() && !c.Origin.Enabled() {
+		return configfile.Errorf(at("policy.origin"), "policy.origin lists countries or ASes, but no origin database is configured (origin.asn_database, origin.country_database)")
+	}
+	if len(c.Policy.Origin.NeverCountries)+len(c.Policy.Origin.OnlyCountries) > 0 && c.Origin.CountryDatabase == "" {
+		return configfile.Errorf(at("policy.origin"), "policy.origin lists countries, but origin.country_database is not set")
+	}
+	if len(c.Policy.Origin.NeverASNs)+len(c.Policy.Origin.OnlyASNs) > 0 && c.Origin.ASNDatabase == "" {
+		return configfile.Errorf(at("policy.origin"), "policy.origin lists ASes, but origin.asn_database is not set")
+	}
 	f := c.Firewalld
 	switch f.Mode {
 	case ModeIPSet, ModeZone:
@@ -304,6 +322,7 @@ func (c *Config) PolicyConfig() policy.Config {
 		LiftOnResolve: p.LiftOnResolve,
 		MinHold:       time.Duration(p.MinHold),
 		DryRun:        c.DryRun,
+		Origin:        p.Origin,
 	}
 }
 

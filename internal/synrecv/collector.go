@@ -11,8 +11,10 @@ import (
 	"github.com/synguard/synguard/internal/prefix"
 )
 
-// OriginLookup tells who a prefix belongs to (an *origin.DB).
+// OriginLookup tells who a prefix belongs to (an *origin.Source).
 type OriginLookup interface {
+	// Enabled is false while no database is configured: no origin series.
+	Enabled() bool
 	Lookup(p netip.Prefix) origin.Info
 }
 
@@ -99,11 +101,12 @@ func (c *Collector) Update(ch chan<- prometheus.Metric) error {
 		return err
 	}
 	res := c.agg.Result()
+	withOrigin := c.origin != nil && c.origin.Enabled()
 	for f, fr := range res.Family {
 		fam := familyLabel[f]
 		for _, pc := range fr.Top {
 			ch <- prometheus.MustNewConstMetric(c.sockets, prometheus.GaugeValue, float64(pc.Count), fam, pc.Prefix.String())
-			if c.origin != nil {
+			if withOrigin {
 				o := c.origin.Lookup(pc.Prefix)
 				ch <- prometheus.MustNewConstMetric(c.originInfo, prometheus.GaugeValue, 1, fam, pc.Prefix.String(), o.ASNLabel(), o.ASOrg, o.Country)
 			}

@@ -15,6 +15,8 @@ type fakeOrigin struct {
 
 func (f *fakeOrigin) Lookup(p netip.Prefix) origin.Info { f.lookups++; return f.m[p] }
 
+func (f *fakeOrigin) Enabled() bool { return f.m != nil }
+
 // TestCollectorOrigin: only prefixes with their own series get an origin
 // series (never "other"), so origin adds at most top N series per family
 // and top N lookups per scrape, whatever the socket count.
@@ -34,6 +36,10 @@ func TestCollectorOrigin(t *testing.T) {
 	fo := &fakeOrigin{m: map[netip.Prefix]origin.Info{
 		netip.MustParsePrefix("203.0.113.32/27"): {ASN: 64496, ASOrg: "Example Flood Net", Country: "ZZ"},
 	}}
+	c.SetOrigin(&fakeOrigin{})
+	if got, _ := gather(t, c); len(filterPrefix(got, "synguard_syn_recv_prefix_origin_info")) != 0 {
+		t.Fatalf("origin series while no database is configured: %v", got)
+	}
 	c.SetOrigin(fo)
 	got, err := gather(t, c)
 	if err != nil {
