@@ -110,23 +110,38 @@ for run in $(seq "$RUNS"); do
   # and is not sent again until repeat_interval. Let the resolve go out.
   (( run > 1 )) && sleep "${BENCH_SETTLE:-12}"
   read -r seen0 passed0 < <(counters)
+  rate=${LOOP_FLOOD_RATE:-1000}
   t0=$(now_ms)
   loop_flood_start 1 2>/dev/null
-  t_first="" t_drop=""
+  t_first="" t_drop="" prev=""
   deadline=$(( t0 + 180000 ))
+  # Counters are polled (each poll costs tens of ms, more under load); the
+  # times in between come from the flood's known, steady rate: the first SYN
+  # came (seen - seen0) / rate before the first poll that saw any, and the
+  # drop began once the SYNs that still passed in the last interval had.
   while (( $(now_ms) < deadline )); do
+    ta=$(now_ms)
     read -r seen passed < <(counters)
-    t=$(now_ms)
-    [ -z "$t_first" ] && (( seen > seen0 )) && t_first=$t
+    t=$(( (ta + $(now_ms)) / 2 ))
+    if [ -z "$t_first" ] && (( seen > seen0 )); then
+      t_first=$(( t - (seen - seen0) * 1000 / rate ))
+      (( t_first < t0 )) && t_first=$t0
+    fi
     # Dropped: more seen than passed since the start (a few in flight allowed).
-    if (( (seen - seen0) - (passed - passed0) > 3 )); then t_drop=$t; break; fi
+    if [ -n "$prev" ] && (( (seen - seen0) - (passed - passed0) > 3 )); then
+      read -r tp sp pp <<<"$prev"
+      if (( seen > sp )); then
+        t_drop=$(( tp + (passed - pp) * (t - tp) / (seen - sp) ))
+      else
+        t_drop=$t
+      fi
+      break
+    fi
+    prev="$t $seen $passed"
     sleep 0.02
   done
   loop_flood_stop 1
   [ -n "$t_drop" ] || { echo "run $run: no drop within 180 s"; exit 1; }
-  # The flooder starts before its first SYN is counted: take the earlier of
-  # the spawn time and the first counter poll that saw one (50 ms polls).
-  t_first=${t_first:-$t0}
   t_scrape=$(first_sample "synguard_syn_recv_sockets{prefix=\"$PREFIX\"}" "$t0" "$THRESHOLD")
   t_fire=$(first_sample "ALERTS{alertname=\"SynguardPrefixFlooding\",alertstate=\"firing\",prefix=\"$PREFIX\"}" "$t0")
   blocks=$(ip netns exec "$VNS" curl -fsS http://127.0.0.1:9818/api/v1/blocks)
