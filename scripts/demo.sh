@@ -79,12 +79,17 @@ install_packages() {
   # the host's namespace and close the host's ports). Whatever was there
   # before is put back, even if the install fails.
   if [ -e "$policy" ]; then saved=$(mktemp) && cp -a "$policy" "$saved"; fi
+  # shellcheck disable=SC2317
+  restore_policy() { if [ -n "$saved" ]; then cp -a "$saved" "$policy" && rm -f "$saved"; else rm -f "$policy"; fi; }
+  trap 'restore_policy; exit 130' INT TERM
+  trap restore_policy EXIT
   printf '#!/bin/sh\n# synguard demo: no service starts during its install\nexit 101\n' >"$policy"
   chmod 755 "$policy"
   local rc=0
   DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
-  if [ -n "$saved" ]; then cp -a "$saved" "$policy" && rm -f "$saved"; else rm -f "$policy"; fi
+  restore_policy
+  trap - INT TERM EXIT
   [ $rc = 0 ] || die "apt-get install failed ($rc)"
   INSTALLED_NOW=("${missing[@]}")
   if [ -n "$systemd" ]; then

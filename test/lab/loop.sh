@@ -28,7 +28,8 @@
 #   LOOP_BIN       built binaries [$LOOP_REPO/bin]
 #   LOOP_FLOOD_PREFIXES  the attacking /27s ["198.51.100.32/27 198.51.100.96/27"]
 #   LOOP_FLOOD_RATE      SYNs per second per prefix [1000]
-#   LOOP_BACKLOG   victim listen backlog (somaxconn) [128]
+#   LOOP_BACKLOG   victim listen backlog (somaxconn) [256: about 128 sockets
+#                  per flooding /27, well above the block rule's 50]
 #   LOOP_SYNACK_RETRIES  victim tcp_synack_retries [2: sockets expire in ~7 s]
 #   LOOP_BLOCK_DURATION  responder's first block duration [10m]
 #   LOOP_BLOCK_MAX       responder's longest block [24h]
@@ -230,7 +231,7 @@ loop_victim_net_up() {
   # metrics: a "proven" peer would slip past the SYN-queue drop.
   ip netns exec "$vns" sysctl -qw \
     net.ipv4.tcp_syncookies=0 \
-    net.core.somaxconn="${LOOP_BACKLOG:-128}" \
+    net.core.somaxconn="${LOOP_BACKLOG:-256}" \
     net.ipv4.tcp_max_syn_backlog=4096 \
     net.ipv4.tcp_synack_retries="${LOOP_SYNACK_RETRIES:-2}" \
     net.ipv4.tcp_no_metrics_save=1
@@ -244,7 +245,7 @@ loop_fw_env() {
 }
 
 # loop_victim_bus I: victim I's private D-Bus address.
-loop_victim_bus() { printf 'unix:path=%s/fw%s/bus.sock' "$(loop__state)" "$1"; }
+loop_victim_bus() { (loop_fw_env "$1"; fw_bus_address); }
 
 # loop_victim_fw_up I: victim I's private firewalld; services open in the
 # public zone (the attackers' side), the management link trusted.
