@@ -310,11 +310,6 @@ func TestLoop(t *testing.T) {
 	// Flood 1.
 	l.must("loop_flood_start 1")
 	flood1 := time.Now()
-	waitFor(t, "SMTP probe fails during the flood", 20*time.Second, func() (bool, string) {
-		v := l.promValue(`synguard_probe_success{module="smtp"}`)
-		return v == "0", "synguard_probe_success{module=smtp}=" + v
-	})
-
 	// Per-prefix counts equal ss's: read ss, the exporter, ss again, and
 	// compare when the two ss readings agree (the queue churns as sockets
 	// expire and new SYNs take their place).
@@ -327,6 +322,11 @@ func TestLoop(t *testing.T) {
 		}
 		state := fmt.Sprintf("ss %s, exporter %s, ss %s", fmtCounts(s1), fmtCounts(e), fmtCounts(s2))
 		return s1[floodA] > 0 && s1[floodB] > 0 && sameCounts(s1, s2) && sameCounts(s1, e), state
+	})
+
+	waitFor(t, "SMTP probe fails during the flood", 20*time.Second, func() (bool, string) {
+		v := l.promValue(`synguard_probe_success{module="smtp"}`)
+		return v == "0", "synguard_probe_success{module=smtp}=" + v
 	})
 
 	// Both /27s blocked, in the responder and in firewalld itself.
