@@ -196,7 +196,8 @@ say "attacker $(loop_att_ns): spoofs $(loop_flood_prefixes); control host $(loop
 say "monitor $(loop_mon_ns): Prometheus + Alertmanager, configs derived from deploy/, rules from rules/"
 say ""
 say "${B}While it runs, open:${N}"
-say "  Prometheus   $PROM_URL/alerts   and  $PROM_URL/graph?g0.expr=synguard_syn_recv_sockets"
+# Debian's Prometheus serves its classic UI, under /classic/.
+say "  Prometheus   $PROM_URL/classic/alerts   and  $PROM_URL/classic/graph?g0.expr=synguard_syn_recv_sockets&g0.tab=0"
 say "  Alertmanager http://127.0.0.1:${LOOP_AM_PORT:-29093}/"
 if [ -n "$RESPONDER" ]; then
   say "  responder    http://127.0.0.1:${LOOP_RESP_PORT:-29818}/status   (blocks: /api/v1/blocks)"
@@ -230,7 +231,8 @@ while :; do
       # Done when the control host is served again (and the SMTP probe,
       # where the exporter has probes).
       if [ -n "$ctl_back_at" ] && { [ -n "$smtp_back_at" ] || [ -z "$smtp" ]; }; then
-        (( t >= ctl_back_at + 3 )) && break
+        # A few more seconds: the flood goes on, dropped, and services answer.
+        (( t >= ctl_back_at + ${DEMO_AFTER:-8} )) && break
       fi
     fi
   else
@@ -255,7 +257,10 @@ if [ -n "$smtp_down_at" ]; then say "SMTP probe failed from +${smtp_down_at}s"
 elif [ -n "$(smtp_probe)" ]; then say "${Y}SMTP probe never seen failing${N}"
 else say "${Y}no probe metrics (the exporter's probes are not in this build)${N}"; fi
 if [ -n "$RESPONDER" ]; then
-  if [ -n "$blocked_at" ]; then say "${G}both /27s blocked by +${blocked_at}s${N}"; else say "${R}not both /27s blocked within ${DEMO_TIMEOUT}s${N}"; ok=""; fi
+  if [ -n "$blocked_at" ]; then
+    say "${G}both /27s blocked by +${blocked_at}s${N}; the flood went on until the end, dropped by firewalld"
+    say "  (the sockets it had queued before the block expire within ~7 s: tcp_synack_retries=${LOOP_SYNACK_RETRIES:-2})"
+  else say "${R}not both /27s blocked within ${DEMO_TIMEOUT}s${N}"; ok=""; fi
   if [ -n "$smtp_back_at" ]; then say "${G}SMTP probe answering again from +${smtp_back_at}s${N}"
   elif [ -n "$(smtp_probe)" ]; then say "${R}SMTP probe did not come back${N}"; ok=""; fi
   if [ -n "$ctl_back_at" ]; then say "${G}control host $(loop_control_ip 1) served again from +${ctl_back_at}s, never blocked${N}"; else say "${R}control host not served${N}"; ok=""; fi
