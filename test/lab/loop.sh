@@ -65,19 +65,11 @@ loop_flood_prefixes() { printf '%s' "${LOOP_FLOOD_PREFIXES:-198.51.100.32/27 198
 LOOP_SPOOF_RANGE=198.51.100.0/24
 
 loop_log() { printf '[%s] loop(%s): %s\n' "$(date +%T.%3N)" "$(loop__name)" "$*" >&2; }
-loop__now_ms() { date +%s%3N; }
+loop__now_ms() { fw__now_ms; }
 
-# loop_wait_until TIMEOUT_S CMD...: poll CMD every 100 ms, bounded.
-loop_wait_until() {
-  local timeout=$1 deadline
-  shift
-  deadline=$(( $(loop__now_ms) + timeout * 1000 ))
-  while (( $(loop__now_ms) < deadline )); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
+# loop_wait_until TIMEOUT_S CMD...: poll CMD every 50 ms until it succeeds,
+# at most TIMEOUT_S seconds (firewalld.sh's fw_wait_until).
+loop_wait_until() { fw_wait_until "$@"; }
 
 # loop_in NS CMD...: run CMD in namespace NS.
 loop_in() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -111,8 +103,6 @@ loop_pid() {
   printf '%s' "$pid"
 }
 
-loop__dead() { ! kill -0 "$1" 2>/dev/null; }
-
 # loop_kill NAME [SIGNAL] [TIMEOUT_S]: signal NAME's recorded PID, wait
 # (bounded), SIGKILL if it outlives the wait, forget the PID.
 loop_kill() {
@@ -126,9 +116,9 @@ loop_kill() {
     local target=$pid
     [ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ] && target=-$pid
     kill "-$sig" -- "$target" 2>/dev/null || true
-    if ! loop_wait_until "$timeout" loop__dead "$pid"; then
+    if ! loop_wait_until "$timeout" fw__dead "$pid"; then
       kill -KILL -- "$target" 2>/dev/null || true
-      loop_wait_until 5 loop__dead "$pid" || true
+      loop_wait_until 5 fw__dead "$pid" || true
     fi
   fi
   rm -f "$f"
