@@ -138,8 +138,12 @@ fleet_gossip_restore() { ip netns exec "$(loop_mon_ns)" nft delete table inet sg
 # fleet_kernel_blocked I PREFIX: true when PREFIX is in the kernel's drop
 # set of victim I's firewalld (nft, the responder's ipset mode) or is a
 # source of the nft rules firewalld wrote for the drop zone (zone mode).
+# (Not `nft ... | grep -q`: under pipefail, grep leaving early fails the
+# pipeline with nft's SIGPIPE whenever the ruleset outgrows one write.)
 fleet_kernel_blocked() {
-  ip netns exec "$(loop_victim_ns "$1")" nft list table inet firewalld 2>/dev/null | grep -qF -- "$2"
+  local rules
+  rules=$(ip netns exec "$(loop_victim_ns "$1")" nft list table inet firewalld 2>/dev/null) || return 1
+  [[ $rules == *"$2"* ]]
 }
 
 # fleet_fw_count I PREFIX: how many times firewalld itself lists PREFIX among
@@ -160,7 +164,9 @@ fleet_ss_count() { loop_ss_counts "$1" | awk -v p="$2" '$1 == p {n = $2} END {pr
 # fleet_flood_wait_all PREFIX TIMEOUT_S RATE N THRESHOLD FLOODED...: flood
 # PREFIX at each FLOODED victim (RATE SYN/s), then wait (bounded) until
 # PREFIX is in the kernel drop set of every victim 1..N. One watcher per
-# victim polls every 100 ms, so the times do not grow with N. Sets START_MS
+# victim follows `nft monitor` (fleet__block_watch: the times neither drift
+# nor load the machine as N grows); the threshold is polled by ss every
+# 100 ms. Sets START_MS
 # (the floods began), CROSS_MS (the last flooded victim reached THRESHOLD
 # SYN_RECV sockets from PREFIX, by ss; "" if one never did) and BLOCK_MS
 # (the last victim's kernel dropped PREFIX). The floods go on: stop them.
@@ -170,19 +176,17 @@ fleet_flood_wait_all() {
   CROSS_MS="" BLOCK_MS=""
   w="$(loop__state)/watch.$$.$RANDOM"
   mkdir -p "$w"
+  deadline=$(( $(loop__now_ms) + timeout * 1000 ))
+  for (( i = 1; i <= n; i++ )); do
+    fleet__block_watch "$i" "$p" "$deadline" "$w/block.$i" &
+    pids+=($!)
+  done
+  sleep 0.3   # every nft monitor subscribed before the first SYN
   START_MS=$(loop__now_ms)
-  deadline=$(( START_MS + timeout * 1000 ))
   for h in "$@"; do loop_flood_start "$h" "$rate" "$p" 2>/dev/null || return 1; done
   for h in "$@"; do
     ( while (( $(loop__now_ms) < deadline )); do
         (( $(fleet_ss_count "$h" "$p") >= threshold )) && { loop__now_ms >"$w/cross.$h"; exit 0; }
-        sleep 0.1
-      done ) &
-    pids+=($!)
-  done
-  for (( i = 1; i <= n; i++ )); do
-    ( while (( $(loop__now_ms) < deadline )); do
-        fleet_kernel_blocked "$i" "$p" && { loop__now_ms >"$w/block.$i"; exit 0; }
         sleep 0.1
       done ) &
     pids+=($!)
@@ -194,8 +198,45 @@ fleet_flood_wait_all() {
     BLOCK_MS=$(cat "$w"/block.* | sort -n | tail -1)
     if (( $(ls "$w" | grep -c '^cross\.') == $# )); then CROSS_MS=$(cat "$w"/cross.* | sort -n | tail -1); fi
   fi
+  cat "$w"/events.* >>"$(loop__state)/logs/nft-events.log" 2>/dev/null
   rm -rf "$w"
   (( ok ))
+}
+
+# fleet_alert_active_ms ALERTNAME PREFIX: when Prometheus began the alert
+# (activeAt: with for: 0s, the evaluation that fired it), in unix ms; fails
+# when no such alert is active.
+fleet_alert_active_ms() {
+  local at
+  at=$(ip netns exec "$(loop_mon_ns)" curl -fsS --max-time 3 http://127.0.0.1:9090/api/v1/alerts |
+    jq -r --arg a "$1" --arg p "$2" '[.data.alerts[] | select(.labels.alertname == $a and .labels.prefix == $p) | .activeAt][0] // empty') || return 1
+  [ -n "$at" ] || return 1
+  date -d "$at" +%s%3N
+}
+
+# fleet__block_watch I PREFIX DEADLINE_MS FILE: write the time (unix ms) at
+# which PREFIX is in victim I's nft ruleset to FILE: now if it is there
+# already, else when it appears. Follows `nft monitor` and looks at the
+# ruleset on every element event (so the time is the event's, without
+# polling), and every 2 s without one (a missed or oddly printed event costs
+# at most 2 s). Gives up at DEADLINE_MS; the monitor is stopped by its PID.
+# Every event line goes to events.I beside FILE, for the record.
+fleet__block_watch() {
+  local i=$1 p=$2 deadline=$3 f=$4 fd mpid line secs rc
+  secs=$(( (deadline - $(loop__now_ms)) / 1000 + 1 ))
+  exec {fd}< <(exec timeout "$secs" ip netns exec "$(loop_victim_ns "$i")" nft monitor new elements)
+  mpid=$!
+  while (( $(loop__now_ms) < deadline )); do
+    if fleet_kernel_blocked "$i" "$p"; then loop__now_ms >"$f"; break; fi
+    IFS= read -r -t 2 line <&"$fd"; rc=$?
+    if (( rc == 0 )); then
+      printf '%s %s\n' "$(loop__now_ms)" "$line" >>"${f%/*}/events.$i"
+    elif (( rc <= 128 )); then
+      sleep 1   # the monitor is gone: poll
+    fi
+  done
+  kill "$mpid" 2>/dev/null
+  exec {fd}<&-
 }
 
 # fleet_threshold: the fleet rule's per-host threshold, read from the rule.
