@@ -443,9 +443,13 @@ func statusPage(t *testing.T, l *lab, repo string) {
 		`--disable-background-networking --disable-component-update --disable-sync --no-first-run `+
 		`--user-data-dir=%s --window-size=1280,800 --virtual-time-budget=3000`, profile)
 	dom := l.must(chromium + ` --dump-dom http://127.0.0.1:9818/status 2>/dev/null`)
-	for _, p := range []string{floodA, floodB} {
+	for p, origin := range map[string]string{floodA: "AS64496 Example Flood Net, ZZ", floodB: "AS64497 Example Bulletproof Hosting, XA"} {
 		if !strings.Contains(dom, `data-prefix="`+p+`"`) {
 			t.Errorf("status page in Chromium lacks a block row for %s:\n%s", p, dom)
+		}
+		// The lab's origin databases (labconfig origin) name each range.
+		if !strings.Contains(dom, origin) {
+			t.Errorf("status page in Chromium lacks the origin of %s (%s):\n%s", p, origin, dom)
 		}
 	}
 	shot := filepath.Join(out, "e2e-status-page.png")

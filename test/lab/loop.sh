@@ -36,6 +36,8 @@
 #   LOOP_PROM_PORT / LOOP_AM_PORT / LOOP_RESP_PORT  root-ns loopback ports of
 #                  loop_forward_up [29090 / 29093 / 29818]
 #   LOOP_SECONDS   every long-running process exits by itself after this [1800]
+#   LOOP_ORIGIN    1: the exporter and responder read the lab's own AS and
+#                  country databases (labconfig origin) [1]
 
 LOOP__DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=firewalld.sh
@@ -285,6 +287,13 @@ syn_recv:
   prefix_lengths: {ipv4: 27, ipv6: 64}
   top_n: 20
 EOF
+  if loop_origin_dbs; then
+    cat <<EOF
+origin:
+  asn_database: $(loop__state)/origin/asn.mmdb
+  country_database: $(loop__state)/origin/country.mmdb
+EOF
+  fi
   [ "${LOOP_PROBES:-1}" = 1 ] || return 0
   cat <<EOF
 probes:
@@ -303,6 +312,17 @@ probes:
 EOF
 }
 
+# loop_origin_dbs: the lab's small AS and country databases (written once
+# into the state dir; each flooding /27 has an AS and country of its own),
+# unless LOOP_ORIGIN=0. True when they are there.
+loop_origin_dbs() {
+  local d
+  [ "${LOOP_ORIGIN:-1}" = 1 ] || return 1
+  d="$(loop__state)/origin"
+  [ -s "$d/asn.mmdb" ] && [ -s "$d/country.mmdb" ] && return 0
+  "$(loop__bin)/lab/labconfig" origin -dir "$d" >&2
+}
+
 # loop_responder_config I: victim I's responder config, derived from the
 # shipped examples/responder.yml (every other knob as shipped), and print its
 # path. LOOP_RESPONDER_SET: more KEY.PATH=VALUE settings, space-separated.
@@ -311,6 +331,9 @@ loop_responder_config() {
   st=$(loop__state)
   f="$st/responder$i.yml"
   for kv in ${LOOP_RESPONDER_SET:-}; do extra+=(-set "$kv"); done
+  if loop_origin_dbs; then
+    extra+=(-add "origin.asn_database=$st/origin/asn.mmdb" -add "origin.country_database=$st/origin/country.mmdb")
+  fi
   "$(loop__bin)/lab/labconfig" set -in "${LOOP_RESPONDER_EXAMPLE:-$(loop__repo)/examples/responder.yml}" \
     -set state_file="$st/responder$i/state.json" -set host="victim$i" \
     -set policy.block_duration.base="${LOOP_BLOCK_DURATION:-10m}" \

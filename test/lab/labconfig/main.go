@@ -10,7 +10,8 @@
 //	labconfig alertmanager -in deploy/alertmanager/alertmanager.yml \
 //	    -host victim1=203.0.113.9 [-host ...]
 //	labconfig set -in examples/responder.yml -set host=victim1 \
-//	    -set policy.block_duration.base=20s [-set ...]
+//	    -set policy.block_duration.base=20s [-set ...] [-add origin.asn_database=PATH ...]
+//	labconfig origin -dir DIR   # asn.mmdb and country.mmdb for the lab's ranges
 package main
 
 import (
@@ -21,7 +22,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"gopkg.in/yaml.v3"
+
+	"github.com/synguard/synguard/internal/origin/origintest"
 )
 
 type hosts []struct{ name, addr string }
@@ -49,9 +53,17 @@ func main() {
 	interval := fs.String("interval", "1s", "scrape and evaluation interval (prometheus)")
 	var hs hosts
 	fs.Var(&hs, "host", "NAME=IP of a victim (repeatable)")
-	var sets settings
+	var sets, adds settings
 	fs.Var(&sets, "set", "KEY.PATH=VALUE, VALUE read as YAML (set; repeatable)")
+	fs.Var(&adds, "add", "KEY.PATH=VALUE for a key the shipped file leaves out or comments out (set; repeatable)")
+	dir := fs.String("dir", "", "directory to write the databases to (origin)")
 	fs.Parse(os.Args[2:])
+	if os.Args[1] == "origin" {
+		if err := originDBs(*dir); err != nil {
+			fail(err)
+		}
+		return
+	}
 	if *in == "" || (len(hs) == 0 && os.Args[1] != "set") {
 		fmt.Fprintln(os.Stderr, "labconfig: -in and at least one -host are required")
 		os.Exit(2)
@@ -70,7 +82,10 @@ func main() {
 	case "alertmanager":
 		err = alertmanager(cfg, hs)
 	case "set":
-		err = set(cfg, sets)
+		err = set(cfg, sets, false)
+		if err == nil {
+			err = set(cfg, adds, true)
+		}
 	default:
 		err = fmt.Errorf("unknown config kind %q", os.Args[1])
 	}
@@ -204,20 +219,25 @@ func (s *settings) Set(v string) error {
 }
 
 // set changes existing keys only: a key the shipped config lacks is an
-// error, so a renamed knob cannot be set silently into nowhere.
-func set(cfg map[string]any, sets settings) error {
+// error, so a renamed knob cannot be set silently into nowhere. With add,
+// missing sections and keys are created (for what the example comments out).
+func set(cfg map[string]any, sets settings, add bool) error {
 	for _, kv := range sets {
 		path := strings.Split(kv[0], ".")
 		m := cfg
 		for _, k := range path[:len(path)-1] {
 			next, ok := m[k].(map[string]any)
+			if !ok && add && m[k] == nil {
+				next, ok = map[string]any{}, true
+				m[k] = next
+			}
 			if !ok {
 				return fmt.Errorf("no section %q in key %s", k, kv[0])
 			}
 			m = next
 		}
 		last := path[len(path)-1]
-		if _, ok := m[last]; !ok {
+		if _, ok := m[last]; !ok && !add {
 			return fmt.Errorf("no key %s", kv[0])
 		}
 		var v any
@@ -225,6 +245,35 @@ func set(cfg map[string]any, sets settings) error {
 			return fmt.Errorf("value of %s: %w", kv[0], err)
 		}
 		m[last] = v
+	}
+	return nil
+}
+
+// originDBs writes the lab's AS and country databases: each flooding /27 of
+// the lab has its own AS in a country of its own; the control host's and the
+// management ranges are left out, so they show as unknown.
+func originDBs(dir string) error {
+	if dir == "" {
+		return fmt.Errorf("origin: -dir is required")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	err := origintest.WriteDB(filepath.Join(dir, "asn.mmdb"), "GeoLite2-ASN", map[string]mmdbtype.Map{
+		"198.51.100.0/26":   origintest.ASN(64496, "Example Flood Net"),
+		"198.51.100.64/26":  origintest.ASN(64497, "Example Bulletproof Hosting"),
+		"198.51.100.128/25": origintest.ASN(64498, "Example Residential ISP"),
+	})
+	if err != nil {
+		return fmt.Errorf("write ASN database: %w", err)
+	}
+	err = origintest.WriteDB(filepath.Join(dir, "country.mmdb"), "GeoLite2-Country", map[string]mmdbtype.Map{
+		"198.51.100.0/26":   origintest.Country("ZZ"),
+		"198.51.100.64/26":  origintest.Country("XA"),
+		"198.51.100.128/25": origintest.Country("XB"),
+	})
+	if err != nil {
+		return fmt.Errorf("write Country database: %w", err)
 	}
 	return nil
 }
