@@ -1,147 +1,48 @@
 package firewalld_test
 
 import (
-	"bufio"
-	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
-	"golang.org/x/sys/unix"
+
+	"github.com/synguard/synguard/internal/firewalld/firewalldlab"
 )
 
-// The lab: a real firewalld (test/lab/firewalld.sh) in a victim network
-// namespace on a private bus, and an attacker namespace joined to it by a
-// veth pair, with no route anywhere else.
-//
-//	victim  sgfv0 198.51.100.1/24   2001:db8:5::1/48       echo server :8080
-//	attacker sgfa0 198.51.100.33/24  2001:db8:5:1::33/48   inside the blocked /27 and /64
-//	               198.51.100.100/24 2001:db8:5:2::100/48  control, outside them
+// The lab (firewalldlab, shared with the responder's tests): a real
+// firewalld (test/lab/firewalld.sh) in a victim network namespace on a
+// private bus, and an attacker namespace joined to it by a veth pair, with
+// no route anywhere else. These short names keep this package's tests
+// readable.
 var (
-	victim4   = netip.MustParseAddr("198.51.100.1")
-	victim6   = netip.MustParseAddr("2001:db8:5::1")
-	attacker4 = netip.MustParseAddr("198.51.100.33")
-	attacker6 = netip.MustParseAddr("2001:db8:5:1::33")
-	control4  = netip.MustParseAddr("198.51.100.100")
-	control6  = netip.MustParseAddr("2001:db8:5:2::100")
-	block4    = netip.MustParsePrefix("198.51.100.32/27")
-	block6    = netip.MustParsePrefix("2001:db8:5:1::/64")
+	attacker4 = firewalldlab.Attacker4
+	attacker6 = firewalldlab.Attacker6
+	control4  = firewalldlab.Control4
+	control6  = firewalldlab.Control6
+	block4    = firewalldlab.Block4
+	block6    = firewalldlab.Block6
 )
 
-const labPort = 8080
-
-var labSeq atomic.Int32
-
+// lab is a running firewalldlab.Lab with the test that owns it.
 type lab struct {
-	t       *testing.T
-	ns, att string
-	state   string
-	script  string
-	busAddr string
+	*firewalldlab.Lab
+	t                       *testing.T
+	ns, att, state, busAddr string
 }
 
-// needRoot skips a test that needs root and the lab's tools, saying which.
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs a real firewalld in its own network namespace (CI runs as root)")
-	}
-	for _, bin := range []string{"firewalld", "firewall-cmd", "dbus-daemon", "ip", "nft", "unshare", "nsenter"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s (Debian packages firewalld, dbus, iproute2, nftables)", bin)
-		}
-	}
-}
-
-// startLab brings up firewalld in a fresh victim namespace, the attacker
-// namespace and an echo server; cleanup tears all of it down by recorded
-// PIDs and checks the root namespace's firewall stayed empty.
+// startLab brings up the lab for t; cleanup tears it down by recorded PIDs
+// and checks the root namespace's firewall stayed as it was.
 func startLab(t *testing.T) *lab {
 	t.Helper()
-	needRoot(t)
-	rootTables := nftTables(t, "")
-	n := labSeq.Add(1)
-	name := fmt.Sprintf("sgf-%d-%d", os.Getpid(), n)
-	l := &lab{t: t, ns: name, att: name + "a", state: filepath.Join(os.TempDir(), name)}
-	var err error
-	if l.script, err = filepath.Abs("../../test/lab/firewalld.sh"); err != nil {
-		t.Fatal(err)
-	}
-	l.busAddr = "unix:path=" + filepath.Join(l.state, "bus.sock")
-	t.Cleanup(func() {
-		if out, err := l.fwOut("fw_down"); err != nil {
-			t.Errorf("fw_down: %v: %s", err, out)
-		}
-		_ = exec.Command("ip", "netns", "del", l.att).Run()
-		if got := nftTables(t, ""); got != rootTables {
-			t.Errorf("the root namespace's nft tables changed: %q -> %q", rootTables, got)
-		}
-		if !t.Failed() {
-			_ = os.RemoveAll(l.state)
-		}
-	})
-	l.fw("fw_up")
-	sh := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	sh("ip", "netns", "add", l.att)
-	sh("ip", "-n", l.att, "link", "set", "lo", "up")
-	sh("ip", "-n", l.ns, "link", "add", "sgfv0", "type", "veth", "peer", "name", "sgfa0", "netns", l.att)
-	sh("ip", "-n", l.ns, "addr", "add", victim4.String()+"/24", "dev", "sgfv0")
-	sh("ip", "-n", l.ns, "addr", "add", victim6.String()+"/48", "dev", "sgfv0", "nodad")
-	sh("ip", "-n", l.ns, "link", "set", "sgfv0", "up")
-	for _, a := range []string{attacker4.String() + "/24", control4.String() + "/24"} {
-		sh("ip", "-n", l.att, "addr", "add", a, "dev", "sgfa0")
-	}
-	for _, a := range []string{attacker6.String() + "/48", control6.String() + "/48"} {
-		sh("ip", "-n", l.att, "addr", "add", a, "dev", "sgfa0", "nodad")
-	}
-	sh("ip", "-n", l.att, "link", "set", "sgfa0", "up")
-	// The port is open in the zone the interface falls into (public, the
-	// default), runtime and permanent, so only the drop zone can stop it.
-	l.fw("fw_cmd", "--permanent", "--zone=public", fmt.Sprintf("--add-port=%d/tcp", labPort))
-	l.fw("fw_cmd", "--zone=public", fmt.Sprintf("--add-port=%d/tcp", labPort))
-	l.startEcho()
-	for _, src := range []netip.Addr{attacker4, control4, attacker6, control6} {
-		if err := l.waitReach(src, 10*time.Second); err != nil {
-			t.Fatalf("lab: %v cannot reach the victim before any block: %v", src, err)
-		}
-	}
-	return l
+	l := firewalldlab.Start(t, "sgf", "../../test/lab/firewalld.sh")
+	return &lab{Lab: l, t: t, ns: l.NS, att: l.Att, state: l.State, busAddr: l.BusAddr}
 }
 
-// fwOut runs one function of test/lab/firewalld.sh for this lab.
-func (l *lab) fwOut(fn string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	argv := append([]string{"-c", `. "$0" && "$@"`, l.script, fn}, args...)
-	cmd := exec.CommandContext(ctx, "bash", argv...)
-	cmd.Env = append(os.Environ(), "FW_NS="+l.ns, "FW_STATE="+l.state)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
+func (l *lab) fwOut(fn string, args ...string) (string, error) { return l.FwOut(fn, args...) }
 
-func (l *lab) fw(fn string, args ...string) string {
-	l.t.Helper()
-	out, err := l.fwOut(fn, args...)
-	if err != nil {
-		l.t.Fatalf("%s %s: %v\n%s", fn, strings.Join(args, " "), err, out)
-	}
-	return out
-}
+func (l *lab) fw(fn string, args ...string) string { l.t.Helper(); return l.Fw(fn, args...) }
 
 // conn is a new connection to the lab's private bus.
 func (l *lab) conn() *dbus.Conn {
@@ -154,144 +55,15 @@ func (l *lab) conn() *dbus.Conn {
 	return c
 }
 
-// nftRules counts the lines of the victim's ruleset that mention s.
-func (l *lab) nftRules(s string) int {
-	out, err := exec.Command("ip", "netns", "exec", l.ns, "nft", "list", "ruleset").CombinedOutput()
-	if err != nil {
-		l.t.Fatalf("nft list ruleset: %v: %s", err, out)
-	}
-	return strings.Count(string(out), s)
-}
+func (l *lab) nftRules(s string) int { return l.NftRules(s) }
 
-func nftTables(t *testing.T, ns string) string {
-	args := []string{"nft", "list", "tables"}
-	if ns != "" {
-		args = append([]string{"ip", "netns", "exec", ns}, args...)
-	}
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %v: %s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// inNetns runs fn on an OS thread switched into the named namespace. The
-// thread is never switched back: it stays locked and dies with the
-// goroutine, so no other goroutine ever runs in the wrong namespace.
-// Sockets fn creates stay in that namespace wherever they are used later.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
-
-// startEcho listens on the victim's addresses and echoes each line.
-func (l *lab) startEcho() {
-	var lns []net.Listener
-	err := inNetns(l.ns, func() error {
-		for _, a := range []netip.Addr{victim4, victim6} {
-			ln, err := net.Listen("tcp", netip.AddrPortFrom(a, labPort).String())
-			if err != nil {
-				return err
-			}
-			lns = append(lns, ln)
-		}
-		return nil
-	})
-	if err != nil {
-		l.t.Fatalf("echo server: %v", err)
-	}
-	for _, ln := range lns {
-		l.t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					r := bufio.NewReader(c)
-					for {
-						line, err := r.ReadString('\n')
-						if err != nil {
-							return
-						}
-						if _, err := c.Write([]byte(line)); err != nil {
-							return
-						}
-					}
-				}()
-			}
-		}()
-	}
-}
-
-// dial opens a TCP connection from src in the attacker namespace.
 func (l *lab) dial(src netip.Addr, timeout time.Duration) (net.Conn, error) {
-	dst := victim4
-	if src.Is6() {
-		dst = victim6
-	}
-	var c net.Conn
-	err := inNetns(l.att, func() error {
-		d := net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
-		var err error
-		c, err = d.Dial("tcp", netip.AddrPortFrom(dst, labPort).String())
-		return err
-	})
-	return c, err
+	return l.Dial(src, timeout)
 }
 
-// echo sends a line on c and waits (bounded) for it to come back.
-func echo(c net.Conn, timeout time.Duration) error {
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte("synguard\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "synguard\n" {
-		return fmt.Errorf("echo returned %q", line)
-	}
-	return nil
-}
+func echo(c net.Conn, timeout time.Duration) error { return firewalldlab.Echo(c, timeout) }
 
-// reach reports nil when a new connection from src gets its echo back.
-func (l *lab) reach(src netip.Addr) error {
-	c, err := l.dial(src, 1500*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return echo(c, 1500*time.Millisecond)
-}
-
-func (l *lab) waitReach(src netip.Addr, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		err := l.reach(src)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+func (l *lab) reach(src netip.Addr) error { return l.Reach(src) }
 
 // mustReach and mustNotReach check new connections from src.
 func (l *lab) mustReach(src netip.Addr, when string) {
@@ -305,12 +77,7 @@ func (l *lab) mustNotReach(src netip.Addr, when string) {
 	l.t.Helper()
 	if err := l.reach(src); err == nil {
 		l.t.Errorf("%s: %v still connects", when, src)
-	} else if !isTimeout(err) {
+	} else if !firewalldlab.IsTimeout(err) {
 		l.t.Errorf("%s: %v failed other than by a drop: %v", when, src, err)
 	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
