@@ -1,7 +1,6 @@
 package exporterconfig
 
 import (
-	"net/netip"
 	"reflect"
 	"strings"
 
@@ -37,7 +36,7 @@ type SynRecv struct {
 	// TopN prefixes per family get their own series (default 20).
 	TopN int `yaml:"top_n"`
 	// Allowlist holds sources never counted as attackers.
-	Allowlist PrefixList `yaml:"allowlist"`
+	Allowlist prefix.List `yaml:"allowlist"`
 	// Ports, when set, limits counting to SYN_RECV sockets on these local ports.
 	Ports []Port `yaml:"ports"`
 }
@@ -124,30 +123,6 @@ func (s SynRecv) Options() synrecv.Options {
 		o.Ports = append(o.Ports, uint16(p))
 	}
 	return o
-}
-
-// PrefixList is a list of prefixes (or bare addresses) in canonical form.
-type PrefixList []netip.Prefix
-
-// UnmarshalYAML parses each entry with prefix.Parse, naming the line of a
-// bad one.
-func (l *PrefixList) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.SequenceNode {
-		return configfile.Errorf(n, "expected a list of prefixes")
-	}
-	out := make(PrefixList, 0, len(n.Content))
-	for _, e := range n.Content {
-		if e.Kind != yaml.ScalarNode {
-			return configfile.Errorf(e, "expected a prefix such as 192.0.2.0/24")
-		}
-		p, err := prefix.Parse(e.Value)
-		if err != nil {
-			return configfile.Errorf(e, "%v", err)
-		}
-		out = append(out, p)
-	}
-	*l = out
-	return nil
 }
 
 // Port is a TCP port, 1..65535.

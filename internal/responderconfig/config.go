@@ -2,7 +2,6 @@ package responderconfig
 
 import (
 	"fmt"
-	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -68,7 +67,7 @@ type Alerts struct {
 // Policy is the safety policy.
 type Policy struct {
 	MinPrefixLength   prefix.Lengths `yaml:"min_prefix_length"`
-	Allowlist         PrefixList     `yaml:"allowlist"`
+	Allowlist         prefix.List    `yaml:"allowlist"`
 	AllowOwnAddresses bool           `yaml:"allowlist_own_addresses"`
 	MaxActiveBlocks   int            `yaml:"max_active_blocks"`
 	RateLimit         RateLimit      `yaml:"rate_limit"`
@@ -117,7 +116,7 @@ func Default() *Config {
 		Alerts:    Alerts{PrefixLabel: p.PrefixLabel, MatchRE: map[string]Regexp{}},
 		Policy: Policy{
 			MinPrefixLength:   p.MinLength,
-			Allowlist:         PrefixList{},
+			Allowlist:         prefix.List{},
 			AllowOwnAddresses: true,
 			MaxActiveBlocks:   p.MaxActive,
 			RateLimit:         RateLimit{BlocksPerMinute: p.RatePerMinute, Burst: p.Burst},
@@ -353,25 +352,5 @@ func (r *Regexp) UnmarshalYAML(n *yaml.Node) error {
 		return configfile.Errorf(n, "bad regular expression %q: %v", n.Value, err)
 	}
 	r.re = re
-	return nil
-}
-
-// PrefixList is a list of prefixes (or bare addresses), canonicalised.
-type PrefixList []netip.Prefix
-
-// UnmarshalYAML parses each entry, naming the line of a bad one.
-func (l *PrefixList) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.SequenceNode {
-		return configfile.Errorf(n, "expected a list of prefixes")
-	}
-	out := make(PrefixList, 0, len(n.Content))
-	for _, e := range n.Content {
-		p, err := prefix.Parse(e.Value)
-		if e.Kind != yaml.ScalarNode || err != nil {
-			return configfile.Errorf(e, "allowlist entry %q is not a prefix such as 192.0.2.0/24", e.Value)
-		}
-		out = append(out, p)
-	}
-	*l = out
 	return nil
 }

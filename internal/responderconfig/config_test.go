@@ -34,7 +34,7 @@ func TestBad(t *testing.T) {
 		{"slash 8", "policy:\n  min_prefix_length:\n    ipv4: 8\n    ipv6: 48\n", ":3: policy.min_prefix_length must be at least 9"},
 		{"bad duration", "policy:\n  block_duration:\n    base: soon\n", `:3: "soon" is not a duration`},
 		{"max below base", "policy:\n  block_duration:\n    base: 2h\n    max: 1h\n", ":4: policy.block_duration.max 1h0m0s is below base 2h0m0s"},
-		{"bad allowlist", "policy:\n  allowlist:\n    - 192.0.2.0/24\n    - nope\n", `:4: allowlist entry "nope"`},
+		{"bad allowlist", "policy:\n  allowlist:\n    - 192.0.2.0/24\n    - nope\n", `:4: parse prefix "nope"`},
 		{"bad mode", "firewalld:\n  mode: iptables\n", `:2: firewalld.mode "iptables"`},
 		{"empty zone", "firewalld:\n  zone: \"\"\n", ":2: firewalld.zone must not be empty"},
 		{"cap over maxelem", "policy:\n  max_active_blocks: 70000\n", ":2: policy.max_active_blocks 70000 exceeds"},
