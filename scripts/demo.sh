@@ -264,8 +264,10 @@ if [ -n "$RESPONDER" ]; then
   if [ -n "$smtp_back_at" ]; then say "${G}SMTP probe answering again from +${smtp_back_at}s${N}"
   elif [ -n "$(smtp_probe)" ]; then say "${R}SMTP probe did not come back${N}"; ok=""; fi
   if [ -n "$ctl_back_at" ]; then say "${G}control host $(loop_control_ip 1) served again from +${ctl_back_at}s, never blocked${N}"; else say "${R}control host not served${N}"; ok=""; fi
-  say "victim's firewalld, zone drop: $(loop_fw_drop_sources 1 2>/dev/null | tr '\n' ' ')"
-  say "responder's blocks: $(resp_blocks)"
+  say "victim's firewalld drops (zone drop: $(loop_fw_drop_sources 1 2>/dev/null | tr '\n' ' ')): $(loop_fw_blocked 1 2>/dev/null | tr '\n' ' ')"
+  say "responder's blocks (origin from the lab's own AS/country databases):"
+  ip netns exec "$(loop_victim_ns 1)" curl -fsS --max-time 2 http://127.0.0.1:9818/api/v1/blocks 2>/dev/null |
+    jq -r '.blocks[]? | "  \(.prefix)  AS\(.origin.asn // "?") \(.origin.as_org // ""), \(.origin.country // "?")  offences \(.offences), until \(.expiry[0:19])Z"' || true
 fi
 [ ${#INSTALLED_NOW[@]} -gt 0 ] && say "installed by this run: ${INSTALLED_NOW[*]}"
 if (( DEMO_HOLD > 0 )); then
