@@ -7,25 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"reflect"
 	"sync"
 	"time"
 
-	"github.com/alecthomas/kingpin/v2"
 	"github.com/godbus/dbus/v5"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/promslog"
-	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
-	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/synguard/synguard/internal/blockstore"
+	"github.com/synguard/synguard/internal/daemon"
 	"github.com/synguard/synguard/internal/firewalld"
 	"github.com/synguard/synguard/internal/operatorapi"
 	"github.com/synguard/synguard/internal/origin"
@@ -51,14 +43,9 @@ type Main struct {
 	Ready chan struct{}
 
 	flags struct {
-		command         string
-		configFile      string
-		configCheck     bool
-		dbusAddress     string
-		metricsPath     string
-		disableExporter bool
-		web             *web.FlagConfig
-		log             *promslog.Config
+		*daemon.Flags
+		command     string
+		dbusAddress string
 	}
 	logger *slog.Logger
 
@@ -77,25 +64,13 @@ func NewMain(stdout, stderr io.Writer) *Main {
 }
 
 func (m *Main) parseFlags(args []string) error {
-	app := kingpin.New("synguard-responder",
-		"Blocks the prefixes of Alertmanager's SYN-flood alerts in firewalld, safely, and lifts them when due.")
-	app.Writer(m.Stdout).UsageWriter(m.Stdout).ErrorWriter(m.Stderr)
-	app.Terminate(func(code int) { panic(errExit(code)) })
-	app.HelpFlag.Short('h')
-	app.Version(version.Print(programName))
+	app := daemon.NewApp("synguard-responder",
+		"Blocks the prefixes of Alertmanager's SYN-flood alerts in firewalld, safely, and lifts them when due.",
+		programName, m.Stdout, m.Stderr)
 	f := &m.flags
-	app.Flag("config.file", "Responder configuration file (YAML); without it, the defaults of examples/responder.yml.").
-		Default("").StringVar(&f.configFile)
-	app.Flag("config.check", "Validate --config.file and exit: 0 when good, 1 with file:line: reason when not.").
-		BoolVar(&f.configCheck)
+	f.Flags = daemon.AddFlags(app, "responder", defaultAddr)
 	app.Flag("dbus.address", "D-Bus address of firewalld's bus; empty: the system bus, or DBUS_SYSTEM_BUS_ADDRESS when set.").
 		Default("").StringVar(&f.dbusAddress)
-	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.metricsPath)
-	app.Flag("web.disable-exporter-metrics", "Exclude the responder's own go_* and process_* metrics.").
-		BoolVar(&f.disableExporter)
-	f.web = kingpinflag.AddFlags(app, defaultAddr)
-	f.log = &promslog.Config{}
-	promslogflag.AddFlags(app, f.log)
 	app.Command("serve", "Serve the webhook, the operator API and metrics (the default).").Default()
 	app.Command("purge", "Remove every block the responder owns from firewalld, runtime and permanent (uninstall, emergency), "+
 		"and mark them lifted in the state file. Stop the running responder first.")
@@ -104,45 +79,18 @@ func (m *Main) parseFlags(args []string) error {
 	return err
 }
 
-type errExit int
-
-func (e errExit) Error() string { return fmt.Sprintf("exit %d", int(e)) }
-
 // Main runs the responder until ctx is done and returns the exit code.
 func (m *Main) Main(ctx context.Context, args []string) (code int) {
-	defer func() {
-		if r := recover(); r != nil {
-			e, ok := r.(errExit)
-			if !ok {
-				panic(r)
-			}
-			code = int(e)
-		}
-	}()
+	defer daemon.CatchExit(&code)
 	if err := m.parseFlags(args); err != nil {
 		fmt.Fprintf(m.Stderr, "synguard-responder: %v\n", err)
 		return 2
 	}
 	f := &m.flags
-	f.log.Writer = m.Stderr
-	m.logger = promslog.New(f.log)
-
-	cfg, err := responderconfig.Load(f.configFile)
-	if err != nil {
-		if f.configCheck {
-			fmt.Fprintf(m.Stderr, "config check failed: %v\n", err)
-			return 1
-		}
-		m.logger.Error("refusing to start: bad configuration", "err", err)
-		return 1
-	}
-	if f.configCheck {
-		name := f.configFile
-		if name == "" {
-			name = "(no --config.file: defaults)"
-		}
-		fmt.Fprintf(m.Stdout, "%s: config OK\n", name)
-		return 0
+	m.logger = f.Logger(m.Stderr)
+	cfg, err := responderconfig.Load(f.ConfigFile)
+	if code := f.ConfigChecked(err, m.Stdout, m.Stderr, m.logger); code >= 0 {
+		return code
 	}
 	if f.command == "purge" {
 		if err := m.purge(ctx, cfg); err != nil {
@@ -200,7 +148,7 @@ func ownAddrs() ([]netip.Addr, error) {
 func (m *Main) run(ctx context.Context, cfg *responderconfig.Config) error {
 	f := &m.flags
 	m.logger.Info("starting synguard-responder", "version", version.Info(), "build_context", version.BuildContext(),
-		"config", f.configFile, "state_file", cfg.StateFile, "mode", cfg.Firewalld.Mode, "zone", cfg.Firewalld.Zone,
+		"config", f.ConfigFile, "state_file", cfg.StateFile, "mode", cfg.Firewalld.Mode, "zone", cfg.Firewalld.Zone,
 		"dry_run", cfg.DryRun, "host", cfg.Host)
 	if cfg.Host == "" {
 		m.logger.Info("no host configured: host-scoped alerts apply whatever their host label says")
@@ -216,11 +164,7 @@ func (m *Main) run(ctx context.Context, cfg *responderconfig.Config) error {
 	}
 	defer conn.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(versioncollector.NewCollector(programName))
-	if !f.disableExporter {
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
+	reg := f.NewRegistry(programName)
 	opts := reconcile.Options{
 		Store: store, Firewall: client, Policy: cfg.PolicyConfig(), Registerer: reg, Logger: m.logger,
 		Interval: time.Duration(cfg.Firewalld.ReconcileInterval), Mode: cfg.Firewalld.Mode, Zone: cfg.Firewalld.Zone,
@@ -257,59 +201,17 @@ func (m *Main) run(ctx context.Context, cfg *responderconfig.Config) error {
 	reloader.WatchSignals(rctx)
 	go m.origin.Watch(rctx, originPollInterval)
 
-	mux := http.NewServeMux()
-	mux.Handle(f.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(m.logger.Handler(), slog.LevelError),
-		ErrorHandling: promhttp.ContinueOnError,
-	}))
-	mux.Handle("/-/reload", reloader)
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux := f.NewMux(reg, reloader, m.logger)
 	mux.Handle("/webhook", m.webhook)
 	m.api.Register(mux)
 	statuspage.New(operatorapi.StatusSource(engine), 2*time.Second).Register(mux, "/status")
-	if f.metricsPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "synguard responder",
-			Description: "Alertmanager webhook to firewalld: blocks SYN-flooding prefixes, safely, and lifts them when due",
-			Version:     version.Info(),
-			Links: []web.LandingLinks{
-				{Address: "/status", Text: "Status"},
-				{Address: "/api/v1/blocks", Text: "Blocks (JSON)"},
-				{Address: f.metricsPath, Text: "Metrics"},
-				{Address: "/-/healthy", Text: "Health"},
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("landing page: %w", err)
-		}
-		mux.Handle("/", landing)
-	}
-
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() {
-		if m.Ready != nil {
-			close(m.Ready)
-		}
-		if m.Listener != nil {
-			errc <- web.Serve(m.Listener, srv, f.web, m.logger)
-			return
-		}
-		errc <- web.ListenAndServe(srv, f.web, m.logger)
-	}()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
+	if err := f.HandleLanding(mux, "synguard responder",
+		"Alertmanager webhook to firewalld: blocks SYN-flooding prefixes, safely, and lifts them when due",
+		web.LandingLinks{Address: "/status", Text: "Status"},
+		web.LandingLinks{Address: "/api/v1/blocks", Text: "Blocks (JSON)"}); err != nil {
 		return err
-	case <-ctx.Done():
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		_ = srv.Shutdown(sctx)
-		m.logger.Info("stopped")
-		return nil
 	}
+	return f.Serve(ctx, mux, m.Listener, m.Ready, m.logger)
 }
 
 // watch forwards firewalld's signals to the engine, resubscribing if the
@@ -353,7 +255,7 @@ const originPollInterval = 30 * time.Second
 // reload re-reads --config.file and applies it only when it is valid and
 // changes nothing that needs a restart.
 func (m *Main) reload() error {
-	cfg, err := responderconfig.Load(m.flags.configFile)
+	cfg, err := responderconfig.Load(m.flags.ConfigFile)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,183 @@
+// Package daemon is the shape both synguard binaries share, in the style of
+// Prometheus's own exporters: a kingpin application whose --help and
+// --version return instead of exiting (so tests can run a whole program
+// in-process), the flags every binary has, its registry, landing page and
+// exporter-toolkit web serving with a graceful stop.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+)
+
+// Flags are the flags every synguard binary has.
+type Flags struct {
+	ConfigFile             string
+	ConfigCheck            bool
+	MetricsPath            string
+	DisableExporterMetrics bool
+	Web                    *web.FlagConfig
+	Log                    *promslog.Config
+}
+
+// exitCode carries kingpin's exit code out of --help and --version.
+type exitCode int
+
+// NewApp returns a kingpin application of its own (no package-global
+// flags) writing to stdout and stderr, whose terminate function panics with
+// the exit code for CatchExit to turn into a return.
+func NewApp(name, help, programName string, stdout, stderr io.Writer) *kingpin.Application {
+	app := kingpin.New(name, help)
+	app.Writer(stdout).UsageWriter(stdout).ErrorWriter(stderr)
+	app.Terminate(func(code int) { panic(exitCode(code)) })
+	app.HelpFlag.Short('h')
+	app.Version(version.Print(programName))
+	return app
+}
+
+// CatchExit, deferred by a Main, returns kingpin's exit code from --help or
+// --version in *code; any other panic goes on.
+func CatchExit(code *int) {
+	if r := recover(); r != nil {
+		e, ok := r.(exitCode)
+		if !ok {
+			panic(r)
+		}
+		*code = int(e)
+	}
+}
+
+// AddFlags registers the shared flags; what is the binary's noun in help
+// texts ("exporter", "responder").
+func AddFlags(app *kingpin.Application, what, defaultAddr string) *Flags {
+	f := &Flags{Log: &promslog.Config{}}
+	app.Flag("config.file", fmt.Sprintf("The %s's configuration file (YAML); without it, the defaults of examples/%s.yml.", what, what)).
+		Default("").StringVar(&f.ConfigFile)
+	app.Flag("config.check", "Validate --config.file and exit: 0 when good, 1 with file:line: reason when not.").
+		BoolVar(&f.ConfigCheck)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.MetricsPath)
+	app.Flag("web.disable-exporter-metrics", fmt.Sprintf("Exclude the %s's own go_* and process_* metrics.", what)).
+		BoolVar(&f.DisableExporterMetrics)
+	f.Web = kingpinflag.AddFlags(app, defaultAddr)
+	promslogflag.AddFlags(app, f.Log)
+	return f
+}
+
+// Logger returns the promslog logger the flags ask for, writing to w.
+func (f *Flags) Logger(w io.Writer) *slog.Logger {
+	f.Log.Writer = w
+	return promslog.New(f.Log)
+}
+
+// ConfigChecked reports the outcome of --config.check (load is the error
+// of loading the file) and returns the exit code, or -1 when the program
+// should go on: loaded, and not only checking. A bad config without
+// --config.check is logged and refuses to start.
+func (f *Flags) ConfigChecked(load error, stdout, stderr io.Writer, logger *slog.Logger) int {
+	if load != nil {
+		if f.ConfigCheck {
+			fmt.Fprintf(stderr, "config check failed: %v\n", load)
+			return 1
+		}
+		logger.Error("refusing to start: bad configuration", "err", load)
+		return 1
+	}
+	if f.ConfigCheck {
+		name := f.ConfigFile
+		if name == "" {
+			name = "(no --config.file: defaults)"
+		}
+		fmt.Fprintf(stdout, "%s: config OK\n", name)
+		return 0
+	}
+	return -1
+}
+
+// NewRegistry returns a registry holding the build info collector of
+// programName and, unless the flags disable them, the Go and process
+// collectors.
+func (f *Flags) NewRegistry(programName string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(versioncollector.NewCollector(programName))
+	if !f.DisableExporterMetrics {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return reg
+}
+
+// HandleLanding mounts the landing page at "/" with links to the metrics,
+// the health check and links, unless the metrics themselves are at "/".
+func (f *Flags) HandleLanding(mux *http.ServeMux, name, description string, links ...web.LandingLinks) error {
+	if f.MetricsPath == "/" {
+		return nil
+	}
+	links = append(links, web.LandingLinks{Address: f.MetricsPath, Text: "Metrics"}, web.LandingLinks{Address: "/-/healthy", Text: "Health"})
+	landing, err := web.NewLandingPage(web.LandingConfig{Name: name, Description: description, Version: version.Info(), Links: links})
+	if err != nil {
+		return fmt.Errorf("landing page: %w", err)
+	}
+	mux.Handle("/", landing)
+	return nil
+}
+
+// Serve serves h with the flags' web configuration (TLS, basic auth) on ln,
+// or on --web.listen-address when ln is nil, until ctx is done, then stops
+// gracefully within 5 s. ready, when not nil, is closed just before serving.
+func (f *Flags) Serve(ctx context.Context, h http.Handler, ln net.Listener, ready chan struct{}, logger *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() {
+		if ready != nil {
+			close(ready)
+		}
+		if ln != nil {
+			errc <- web.Serve(ln, srv, f.Web, logger)
+			return
+		}
+		errc <- web.ListenAndServe(srv, f.Web, logger)
+	}()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		logger.Info("stopped")
+		return nil
+	}
+}
+
+// NewMux returns a mux serving reg's metrics at --web.telemetry-path (a
+// failing collector is logged and the rest still served), reload at
+// /-/reload and a health check at /-/healthy.
+func (f *Flags) NewMux(reg *prometheus.Registry, reload http.Handler, logger *slog.Logger) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle(f.MetricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.Handle("/-/reload", reload)
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	return mux
+}
