@@ -236,7 +236,7 @@ while :; do
       fi
     fi
   else
-    # Detection only: show the counts a little past the alert's for: 30s.
+    # Detection only (no responder built): show the counts for a while after the alert fires.
     (( t >= 45 )) && break
   fi
   (( t >= DEMO_TIMEOUT )) && break
