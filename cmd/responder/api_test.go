@@ -33,17 +33,21 @@ func TestOperatorSurface(t *testing.T) {
 	if code, body := r.do(t, http.MethodPost, "/api/v1/blocks", "text/plain", `{"prefix":"198.51.100.32/27"}`, auth...); code != 415 {
 		t.Fatalf("form post: %d %s", code, body)
 	}
-	for body, want := range map[string]int{
-		`{"prefix":"10.0.0.0/8"}`:                                          422,
-		`{"prefix":"192.0.2.0/27"}`:                                        422,
-		`{"prefix":"nope"}`:                                                400,
-		`{"prefix":"198.51.100.32/27","x":1}`:                              400,
-		`{"prefix":"198.51.100.32/27","duration":"-1h"}`:                   400,
-		`{"prefix":"198.51.100.33/27","duration":"2h","reason":"netstat"}`: 201,
-		`{"prefix":"198.51.100.32/27"}`:                                    200,
+	// In order: the last two are a new block, then the same /27 again.
+	for _, c := range []struct {
+		body string
+		want int
+	}{
+		{`{"prefix":"10.0.0.0/8"}`, 422},
+		{`{"prefix":"192.0.2.0/27"}`, 422},
+		{`{"prefix":"nope"}`, 400},
+		{`{"prefix":"198.51.100.32/27","x":1}`, 400},
+		{`{"prefix":"198.51.100.32/27","duration":"-1h"}`, 400},
+		{`{"prefix":"198.51.100.33/27","duration":"2h","reason":"netstat"}`, 201},
+		{`{"prefix":"198.51.100.32/27"}`, 200},
 	} {
-		if code, resp := post(body); code != want {
-			t.Errorf("POST %s: %d %s, want %d", body, code, resp, want)
+		if code, resp := post(c.body); code != c.want {
+			t.Errorf("POST %s: %d %s, want %d", c.body, code, resp, c.want)
 		}
 	}
 	code, body := r.do(t, http.MethodGet, "/api/v1/blocks", "", "")

@@ -73,7 +73,14 @@ func startResponder(t *testing.T, args ...string) *responder {
 	case <-time.After(10 * time.Second):
 		t.Fatal("responder did not start")
 	}
-	t.Cleanup(r.stop)
+	t.Cleanup(func() {
+		r.stop()
+		// A failed test shows what the responder said: the audit lines and
+		// firewalld events are what explain a block that did not land or lift.
+		if t.Failed() {
+			t.Logf("responder log:\n%s", logs)
+		}
+	})
 	return r
 }
 

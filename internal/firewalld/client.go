@@ -105,6 +105,42 @@ type Client struct {
 
 	pendingMu sync.Mutex
 	pending   []*addRequest // ipset mode: Adds waiting for the next batch
+
+	ownerMu sync.Mutex
+	// owner is the unique bus name of the firewalld that Setup or
+	// AfterRestart last prepared. Another owner means firewalld restarted,
+	// whether or not its NameOwnerChanged signal was seen.
+	owner string
+}
+
+// currentOwner asks the bus which connection owns firewalld's name now.
+func (c *Client) currentOwner(ctx context.Context) (string, error) {
+	var o string
+	if err := c.conn.BusObject().CallWithContext(ctx, dbusName+".GetNameOwner", 0, BusName).Store(&o); err != nil {
+		return "", fmt.Errorf("ask the bus for firewalld's owner: %w", err)
+	}
+	return o, nil
+}
+
+func (c *Client) prepared(owner string) {
+	c.ownerMu.Lock()
+	defer c.ownerMu.Unlock()
+	c.owner = owner
+}
+
+// Restarted reports whether firewalld's bus name has another owner than
+// the firewalld that Setup or AfterRestart last prepared: a restart the
+// caller must handle with AfterRestart even if its signal comes late or
+// never (a reconcile retry can reach the new firewalld first, and after a
+// crash only AfterRestart clears the stale kernel rules).
+func (c *Client) Restarted(ctx context.Context) (bool, error) {
+	o, err := c.currentOwner(ctx)
+	if err != nil {
+		return false, err
+	}
+	c.ownerMu.Lock()
+	defer c.ownerMu.Unlock()
+	return c.owner != "" && o != c.owner, nil
 }
 
 // SystemBus connects to the system bus, or to DBUS_SYSTEM_BUS_ADDRESS when
@@ -320,6 +356,20 @@ func (c *Client) setup(ctx context.Context) error {
 	if err := c.Up(ctx); err != nil {
 		return fmt.Errorf("check firewalld: %w", err)
 	}
+	owner, err := c.currentOwner(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.prepareZone(ctx); err != nil {
+		return err
+	}
+	c.prepared(owner)
+	return nil
+}
+
+// prepareZone checks the zone and, in ipset mode or with permanent
+// entries, the sets and their bindings.
+func (c *Client) prepareZone(ctx context.Context) error {
 	var zones []string
 	if err := c.call(ctx, ObjectPath, InterfaceZone+".getZones", []any{&zones}); err != nil {
 		return fmt.Errorf("list zones: %w", err)
@@ -523,12 +573,26 @@ func (c *Client) AfterRestart(ctx context.Context) error {
 	if err := c.waitUp(ctx); err != nil {
 		return err
 	}
+	// No shortcut for an owner already prepared: Setup records the owner
+	// too, and a firewalld that crashed while the responder was down is
+	// first met by Setup, then needs this reload all the same. A restart
+	// found by Restarted and then signalled late costs a second reload,
+	// right after a restart, when there is no runtime-only state to lose.
+	owner, err := c.currentOwner(ctx)
+	if err != nil {
+		return err
+	}
 	if c.cfg.Mode == ModeIPSet {
 		return c.setup(ctx)
 	}
 	if !c.cfg.AllowReload {
 		c.logger.Warn("firewalld restarted and reloads are not allowed: if it crashed, the kernel rules of blocks lifted from now on stay until `firewall-cmd --reload`")
+		c.prepared(owner)
 		return nil
 	}
-	return c.reload(ctx, "firewalld restarted: clear the stale kernel rules a crash leaves behind")
+	if err := c.reload(ctx, "firewalld restarted: clear the stale kernel rules a crash leaves behind"); err != nil {
+		return err
+	}
+	c.prepared(owner)
+	return nil
 }

@@ -33,6 +33,9 @@ type Firewall interface {
 	Sync(ctx context.Context, desired, owned []netip.Prefix) (added, removed int, err error)
 	// AfterRestart prepares a firewalld that has just started again.
 	AfterRestart(ctx context.Context) error
+	// Restarted reports a firewalld that started again since Setup or
+	// AfterRestart last ran, whether or not its signal has arrived.
+	Restarted(ctx context.Context) (bool, error)
 	// List returns the prefixes firewalld holds now.
 	List(ctx context.Context) ([]netip.Prefix, error)
 }
@@ -751,6 +754,19 @@ func (e *Engine) pruneLocked(now time.Time) bool {
 
 // step makes one round of firewall calls for what is pending.
 func (e *Engine) step(ctx context.Context) {
+	// A retry can reach a restarted firewalld before its NameOwnerChanged
+	// signal does (or the signal is lost with the bus connection): asking
+	// who owns firewalld's name now makes sure no block is restored or
+	// lifted in a crashed firewalld's successor before AfterRestart has
+	// cleared the stale kernel rules the crash left.
+	if restarted, err := e.fw.Restarted(ctx); err == nil && restarted {
+		e.mu.Lock()
+		if !e.needRest {
+			e.logger.Info("firewalld has a new owner on the bus: handling it as a restart")
+		}
+		e.needRest, e.needSync = true, true
+		e.mu.Unlock()
+	}
 	e.mu.Lock()
 	seq := e.reqSeq
 	now := e.now()

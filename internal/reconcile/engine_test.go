@@ -27,12 +27,19 @@ type memFirewall struct {
 	down     bool
 	calls    []string
 	restarts int
+	newOwner bool // firewalld restarted and not yet prepared
 	AddFn    func([]netip.Prefix) error
 }
 
 var errDown = errors.New("org.freedesktop.DBus.Error.ServiceUnknown: firewalld is not there")
 
 func newMem() *memFirewall { return &memFirewall{entries: map[netip.Prefix]bool{}} }
+
+func (f *memFirewall) callLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
 
 func (f *memFirewall) op(name string) error {
 	f.calls = append(f.calls, name)
@@ -101,11 +108,23 @@ func (f *memFirewall) Sync(_ context.Context, desired, owned []netip.Prefix) (in
 	return added, removed, nil
 }
 
+// Restarted is true once after markRestarted, as a firewalld with a new
+// bus owner would be until AfterRestart prepared it.
+func (f *memFirewall) Restarted(context.Context) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.newOwner, nil
+}
+
 func (f *memFirewall) AfterRestart(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.restarts++
-	return f.op("restart")
+	if err := f.op("restart"); err != nil {
+		return err
+	}
+	f.newOwner = false
+	return nil
 }
 
 func (f *memFirewall) List(context.Context) ([]netip.Prefix, error) {
@@ -453,6 +472,36 @@ func TestFirewalldEvents(t *testing.T) {
 	}
 	if fw.restarts < 1 || h.metric("synguard_responder_firewalld_up") != 1 {
 		t.Fatal("AfterRestart not called or up not restored")
+	}
+}
+
+// TestRestartWithoutSignal: a retry reaches a restarted firewalld before
+// (or without) its NameOwnerChanged signal. The engine must see the new
+// owner and run AfterRestart before restoring anything, or a crash's stale
+// kernel rules would outlive the next unblock.
+func TestRestartWithoutSignal(t *testing.T) {
+	fw := newMem()
+	h := start(t, filepath.Join(t.TempDir(), "state.json"), fw, newClock(), nil)
+	h.send(alert("198.51.100.32/27", true))
+	// A crash: firewalld forgets its entries and comes back under a new
+	// owner; no event is sent to the engine.
+	fw.set(func(f *memFirewall) { f.entries = map[netip.Prefix]bool{}; f.newOwner = true; f.calls = nil })
+	h.send(alert("198.51.100.64/27", true))
+	h.flush()
+	calls := fw.callLog()
+	ri, si := slices.Index(calls, "restart"), slices.Index(calls, "sync")
+	if ri < 0 || si < 0 || ri > si {
+		t.Fatalf("calls after a silent restart: %v, want restart before sync", calls)
+	}
+	if got := fw.list(); len(got) != 2 {
+		t.Fatalf("after the restart handling firewall holds %v", got)
+	}
+	// A late signal for the same restart does not reload again.
+	before := fw.restarts
+	h.e.Notify(EventStarted)
+	h.flush()
+	if fw.restarts != before+1 {
+		t.Fatalf("late signal: AfterRestart ran %d more times, want 1 (the client skips an owner it prepared)", fw.restarts-before)
 	}
 }
 
