@@ -4,7 +4,12 @@ BIN         ?= bin
 STATICCHECK ?= $(shell command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck")
 # Integration tests make network namespaces, a private firewalld and real
 # SYN floods: they need root (CI is root) and skip, saying so, without it.
-GOTEST_FLAGS ?= -count=1 -timeout 30m
+# -p 1: the integration packages each run real firewalld instances, floods
+# and a whole Prometheus/Alertmanager loop; run side by side on two cores
+# they starve each other, and a firewalld that starts slowly has failed the
+# zone-mode crash check (see the closing note of issues 4 and 6). One
+# package at a time costs about four minutes more.
+GOTEST_FLAGS ?= -count=1 -p 1 -timeout 30m
 
 .PHONY: all build test vet staticcheck gotest checks bench demo clean
 
