@@ -404,6 +404,20 @@ type configIPSet struct {
 	name string
 }
 
+// change runs fn on the permanent set under the fake's lock, as every
+// entry-changing config.ipset method does.
+func (s *configIPSet) change(method string, fn func(*ipset) *dbus.Error) *dbus.Error {
+	if e := s.f.enter(method); e != nil {
+		return e
+	}
+	defer s.f.mu.Unlock()
+	set, e := s.get()
+	if e != nil {
+		return e
+	}
+	return fn(set)
+}
+
 func (s *configIPSet) get() (*ipset, *dbus.Error) {
 	set := s.f.permIPSets[s.name]
 	if set == nil {
@@ -439,39 +453,15 @@ func (s *configIPSet) GetEntries() ([]string, *dbus.Error) {
 }
 
 func (s *configIPSet) SetEntries(entries []string) *dbus.Error {
-	if e := s.f.enter("config.ipset.setEntries"); e != nil {
-		return e
-	}
-	defer s.f.mu.Unlock()
-	set, e := s.get()
-	if e != nil {
-		return e
-	}
-	return setEntries(set, entries)
+	return s.change("config.ipset.setEntries", func(set *ipset) *dbus.Error { return setEntries(set, entries) })
 }
 
 func (s *configIPSet) AddEntry(entry string) *dbus.Error {
-	if e := s.f.enter("config.ipset.addEntry"); e != nil {
-		return e
-	}
-	defer s.f.mu.Unlock()
-	set, e := s.get()
-	if e != nil {
-		return e
-	}
-	return addEntry(set, entry)
+	return s.change("config.ipset.addEntry", func(set *ipset) *dbus.Error { return addEntry(set, entry) })
 }
 
 func (s *configIPSet) RemoveEntry(entry string) *dbus.Error {
-	if e := s.f.enter("config.ipset.removeEntry"); e != nil {
-		return e
-	}
-	defer s.f.mu.Unlock()
-	set, e := s.get()
-	if e != nil {
-		return e
-	}
-	return removeEntry(set, entry)
+	return s.change("config.ipset.removeEntry", func(set *ipset) *dbus.Error { return removeEntry(set, entry) })
 }
 
 func (s *configIPSet) Remove() *dbus.Error {
