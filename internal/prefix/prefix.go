@@ -102,3 +102,12 @@ func (l Lengths) Of(a netip.Addr) netip.Prefix {
 	p, _ := a.Prefix(bits)
 	return p
 }
+
+// Compare orders prefixes by address, then by length (narrower last): the
+// one order every sorted list of prefixes in synguard uses.
+func Compare(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
