@@ -21,7 +21,7 @@ import (
 
 	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/firewalld"
-	"github.com/synguard/synguard/internal/firewalld/firewalldlab"
+	"github.com/synguard/synguard/internal/lab"
 )
 
 // labConfig writes a responder config for the lab in the given mode.
@@ -43,19 +43,19 @@ firewalld:
 	return path, state
 }
 
-// lab is the real firewalld of test/lab/firewalld.sh with an attacker.
-type lab struct {
-	*firewalldlab.Lab
+// testLab is the real firewalld of test/lab/firewalld.sh with an attacker.
+type testLab struct {
+	*lab.Lab
 	t *testing.T
 }
 
-func startLab(t *testing.T) *lab {
-	return &lab{firewalldlab.Start(t, "sgr", "../../test/lab/firewalld.sh"), t}
+func startLab(t *testing.T) *testLab {
+	return &testLab{lab.Start(t, "sgr", "../../test/lab/firewalld.sh"), t}
 }
 
 // listed returns what firewalld itself holds for the responder, read over
 // its own D-Bus connection.
-func (l *lab) listed(mode string) []string {
+func (l *testLab) listed(mode string) []string {
 	l.t.Helper()
 	conn, err := firewalld.Connect(l.BusAddr)
 	if err != nil {
@@ -80,7 +80,7 @@ func (l *lab) listed(mode string) []string {
 	return out
 }
 
-func (l *lab) waitListed(mode string, want []string, within time.Duration) {
+func (l *testLab) waitListed(mode string, want []string, within time.Duration) {
 	l.t.Helper()
 	slices.Sort(want)
 	deadline := time.Now().Add(within)
@@ -110,12 +110,12 @@ func TestRealFirewalld(t *testing.T) {
 			r := startResponder(t, "--dbus.address="+l.BusAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
 			waitFor(t, "firewalld_up", func() bool { return metricLine(r.metrics(t), "synguard_responder_firewalld_up 1") })
 
-			est, err := l.Dial(firewalldlab.Attacker4, 2*time.Second)
+			est, err := l.Dial(lab.Attacker4, 2*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer est.Close()
-			if err := firewalldlab.Echo(est, 2*time.Second); err != nil {
+			if err := lab.Echo(est, 2*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			blocks := notification("firing", block("198.51.100.32/27"), block("2001:db8:5:1::/64"))
@@ -124,17 +124,17 @@ func TestRealFirewalld(t *testing.T) {
 			}
 			want := []string{"198.51.100.32/27", "2001:db8:5:1::/64"}
 			l.waitListed(mode, want, 10*time.Second)
-			for _, a := range []netip.Addr{firewalldlab.Attacker4, firewalldlab.Attacker6} {
+			for _, a := range []netip.Addr{lab.Attacker4, lab.Attacker6} {
 				if err := l.WaitBlocked(a, 5*time.Second); err != nil {
 					t.Fatalf("after the block, %v: %v", a, err)
 				}
 			}
-			for _, a := range []netip.Addr{firewalldlab.Control4, firewalldlab.Control6} {
+			for _, a := range []netip.Addr{lab.Control4, lab.Control6} {
 				if err := l.Reach(a); err != nil {
 					t.Fatalf("control %v blocked: %v", a, err)
 				}
 			}
-			if err := firewalldlab.Echo(est, 2*time.Second); err == nil || !firewalldlab.IsTimeout(err) {
+			if err := lab.Echo(est, 2*time.Second); err == nil || !lab.IsTimeout(err) {
 				t.Fatalf("established connection from the blocked /27 not dropped: %v", err)
 			}
 
@@ -149,12 +149,12 @@ func TestRealFirewalld(t *testing.T) {
 			for _, ev := range []string{"fw_reload", "fw_complete_reload", "fw_crash_restart"} {
 				l.Fw(ev)
 				l.waitListed(mode, want, 20*time.Second)
-				for _, a := range []netip.Addr{firewalldlab.Attacker4, firewalldlab.Attacker6} {
+				for _, a := range []netip.Addr{lab.Attacker4, lab.Attacker6} {
 					if err := l.WaitBlocked(a, 5*time.Second); err != nil {
 						t.Fatalf("after %s, %v: %v", ev, a, err)
 					}
 				}
-				if err := l.WaitReach(firewalldlab.Control4, 5*time.Second); err != nil {
+				if err := l.WaitReach(lab.Control4, 5*time.Second); err != nil {
 					t.Fatalf("after %s, control: %v", ev, err)
 				}
 			}
@@ -173,10 +173,10 @@ func TestRealFirewalld(t *testing.T) {
 			// NameOwnerChanged reaches the responder; the stale rules go only
 			// with the reload that signal triggers. On a loaded machine that
 			// took more than 10 s once, so allow 30.
-			if err := l.WaitReach(firewalldlab.Attacker4, 30*time.Second); err != nil {
-				t.Fatalf("after a crash and an unblock, %v still cannot connect: %v", firewalldlab.Attacker4, err)
+			if err := l.WaitReach(lab.Attacker4, 30*time.Second); err != nil {
+				t.Fatalf("after a crash and an unblock, %v still cannot connect: %v", lab.Attacker4, err)
 			}
-			if err := l.WaitBlocked(firewalldlab.Attacker6, 2*time.Second); err != nil {
+			if err := l.WaitBlocked(lab.Attacker6, 2*time.Second); err != nil {
 				t.Fatalf("the other block went too: %v", err)
 			}
 
@@ -184,13 +184,13 @@ func TestRealFirewalld(t *testing.T) {
 			if code, body := r.do(t, http.MethodPost, "/api/v1/blocks", "application/json", `{"prefix":"198.51.100.33/27","duration":"6s","reason":"lab"}`); code != 201 {
 				t.Fatalf("manual block: %d %s", code, body)
 			}
-			if err := l.WaitBlocked(firewalldlab.Attacker4, 5*time.Second); err != nil {
+			if err := l.WaitBlocked(lab.Attacker4, 5*time.Second); err != nil {
 				t.Fatalf("manual block: %v", err)
 			}
 			l.Fw("fw_crash_restart")
 			l.waitListed(mode, want, 20*time.Second)
-			if err := l.WaitReach(firewalldlab.Attacker4, 15*time.Second); err != nil {
-				t.Fatalf("after a crash and the expiry, %v still cannot connect: %v", firewalldlab.Attacker4, err)
+			if err := l.WaitReach(lab.Attacker4, 15*time.Second); err != nil {
+				t.Fatalf("after a crash and the expiry, %v still cannot connect: %v", lab.Attacker4, err)
 			}
 			l.waitListed(mode, []string{"2001:db8:5:1::/64"}, 5*time.Second)
 
@@ -204,8 +204,8 @@ func TestRealFirewalld(t *testing.T) {
 			if code, body := r.do(t, http.MethodDelete, "/api/v1/blocks/2001:db8:5:1::/64", "", ""); code != 200 {
 				t.Fatalf("unblock after a crash while down: %d %s", code, body)
 			}
-			if err := l.WaitReach(firewalldlab.Attacker6, 10*time.Second); err != nil {
-				t.Fatalf("after a crash while the responder was down and an unblock, %v still cannot connect: %v", firewalldlab.Attacker6, err)
+			if err := l.WaitReach(lab.Attacker6, 10*time.Second); err != nil {
+				t.Fatalf("after a crash while the responder was down and an unblock, %v still cannot connect: %v", lab.Attacker6, err)
 			}
 			l.waitListed(mode, nil, 5*time.Second)
 		})

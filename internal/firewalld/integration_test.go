@@ -11,7 +11,7 @@ import (
 )
 
 // newReal returns a Client on the lab's real firewalld, Setup done.
-func (l *lab) client(cfg firewalld.Config) *firewalld.Client {
+func (l *testLab) client(cfg firewalld.Config) *firewalld.Client {
 	l.t.Helper()
 	cfg.ConntrackNetns = "/run/netns/" + l.ns
 	c, err := firewalld.New(l.conn(), cfg, testLogger(l.t))

@@ -1,4 +1,4 @@
-package firewalldlab
+package lab
 
 import (
 	"bufio"
@@ -52,17 +52,12 @@ type Lab struct {
 	script  string
 }
 
-// NeedRoot skips a test that needs root and the lab's tools, saying which.
+// NeedRoot skips a test that needs root and the firewalld lab's tools,
+// saying which.
 func NeedRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs a real firewalld in its own network namespace (CI runs as root)")
-	}
-	for _, bin := range []string{"firewalld", "firewall-cmd", "dbus-daemon", "ip", "nft", "unshare", "nsenter"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s (Debian packages firewalld, dbus, iproute2, nftables)", bin)
-		}
-	}
+	Need(t, "runs a real firewalld in its own network namespace",
+		"firewalld", "firewall-cmd", "dbus-daemon", "ip", "nft", "unshare", "nsenter")
 }
 
 // Start brings up firewalld in a fresh victim namespace named with prefix
