@@ -11,9 +11,14 @@ STATICCHECK ?= $(shell command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/
 # package at a time costs about four minutes more.
 GOTEST_FLAGS ?= -count=1 -p 1 -timeout 30m
 
-.PHONY: all build test vet staticcheck gotest checks bench demo clean
+.PHONY: all deps build test vet staticcheck gotest checks bench demo clean
 
 all: build
+
+# Exactly what .ci/packages lists, plus staticcheck; a no-op when all is
+# there (scripts/install-deps.sh; SYNGUARD_NO_INSTALL=1 only checks).
+deps:
+	bash scripts/install-deps.sh
 
 build:
 	$(GO) build -o $(BIN)/synguard-exporter ./cmd/exporter
@@ -36,13 +41,13 @@ checks: build
 	  bash "$$c" || failed="$$failed $$c"; done; \
 	if [ -n "$$failed" ]; then echo "FAILED checks:$$failed"; exit 1; fi; echo "all checks passed"
 
-test: vet staticcheck build gotest checks
+test: deps vet staticcheck build gotest checks
 
 # Benchmarks and large floods: never run in CI.
 bench: build
 	@set -e; for b in test/bench/*.sh; do [ -e "$$b" ] || continue; echo "== $$b"; bash "$$b"; done
 
-demo: build
+demo: deps build
 	bash scripts/demo.sh
 
 clean:

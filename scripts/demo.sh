@@ -10,14 +10,15 @@
 # Everything runs in network namespaces made here (test/lab/loop.sh): the
 # victim runs a private firewalld on a private D-Bus, never the host's; the
 # host's firewall and system bus are never touched. Missing Debian packages
-# are installed with service starts prevented, and any service unit the
-# install brought is disabled and masked, so the host is left without a
-# firewalld (or Prometheus) service it did not have. Everything the demo
-# starts is stopped on exit or Ctrl-C.
+# are installed by scripts/install-deps.sh (what .ci/packages lists) with
+# service starts prevented, and any service unit the install brought is
+# disabled and masked, so the host is left without a firewalld (or
+# Prometheus) service it did not have. Everything the demo starts is stopped
+# on exit or Ctrl-C.
 #
 # Environment: DEMO_HOLD=SECONDS keeps the lab (and its pages) up that long
 # after the summary; DEMO_TIMEOUT=SECONDS bounds the flood phase (180);
-# DEMO_NO_INSTALL=1 never installs packages.
+# DEMO_NO_INSTALL=1 (or SYNGUARD_NO_INSTALL=1) never installs packages.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,81 +40,13 @@ die() { printf '%sdemo: %s%s\n' "$R" "$*" "$N" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, a private firewalld): sudo make demo"
 [ "$(uname -s)" = Linux ] || die "Linux only"
 
-# ---------------------------------------------------------------- packages
-# Package -> a command that shows it is there.
-PKGS=(
-  "firewalld:firewalld"                       # the victim's firewall (private instance only)
-  "prometheus:prometheus"                     # real Prometheus, with the project's rules
-  "prometheus-alertmanager:prometheus-alertmanager"
-  "dbus:dbus-daemon"                          # the victim's private bus
-  "nftables:nft"                              # attacker-side SYN-ACK drop
-  "iproute2:ip"                               # ip netns, ss
-  "curl:curl"
-  "jq:jq"
-)
-INSTALLED_NOW=()
-
-# Service units the demo's install may bring. Each one that appears during
-# the install (it was not there before) is disabled and masked afterwards.
-UNITS=(firewalld.service prometheus.service prometheus-alertmanager.service prometheus-node-exporter.service)
-
-unit_known() { systemctl list-unit-files --no-legend "$1" 2>/dev/null | grep -q "^$1"; }
-
-install_packages() {
-  local missing=() p pkg cmd policy=/usr/sbin/policy-rc.d saved="" u had_units=()
-  for p in "${PKGS[@]}"; do
-    pkg=${p%%:*}; cmd=${p#*:}
-    command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -gt 0 ] || { say "all needed packages are present"; return 0; }
-  [ "${DEMO_NO_INSTALL:-0}" = 1 ] && die "missing packages (DEMO_NO_INSTALL=1): ${missing[*]}"
-  command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install them by hand"
-  say "installing: ${missing[*]}"
-  local systemd=""
-  [ -d /run/systemd/system ] && systemd=yes
-  if [ -n "$systemd" ]; then
-    for u in "${UNITS[@]}"; do unit_known "$u" && had_units+=("$u"); done
-  fi
-  # policy-rc.d exit 101: Debian's maintainer scripts start no service
-  # during the install (on a systemd host, firewalld would otherwise start in
-  # the host's namespace and close the host's ports). Whatever was there
-  # before is put back, even if the install fails.
-  if [ -e "$policy" ]; then saved=$(mktemp) && cp -a "$policy" "$saved"; fi
-  # shellcheck disable=SC2317
-  restore_policy() { if [ -n "$saved" ]; then cp -a "$saved" "$policy" && rm -f "$saved"; else rm -f "$policy"; fi; }
-  trap 'restore_policy; exit 130' INT TERM
-  trap restore_policy EXIT
-  printf '#!/bin/sh\n# synguard demo: no service starts during its install\nexit 101\n' >"$policy"
-  chmod 755 "$policy"
-  local rc=0
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
-  restore_policy
-  trap - INT TERM EXIT
-  [ $rc = 0 ] || die "apt-get install failed ($rc)"
-  INSTALLED_NOW=("${missing[@]}")
-  if [ -n "$systemd" ]; then
-    for u in "${UNITS[@]}"; do
-      unit_known "$u" || continue
-      printf '%s\n' "${had_units[@]}" | grep -qx "$u" && continue   # the host's own: left alone
-      # Ours: never running, never started at boot or by D-Bus activation.
-      systemctl stop "$u" 2>/dev/null || true
-      systemctl disable "$u" >/dev/null 2>&1 || true
-      systemctl mask "$u" >/dev/null 2>&1 || true
-      say "  $u came with the install: stopped, disabled and masked (systemctl unmask $u to use it)"
-    done
-  fi
-  mkdir -p /var/lib/synguard-demo
-  printf '%s\n' "${missing[@]}" >>/var/lib/synguard-demo/installed-packages
-  say "installed: ${missing[*]} (listed in /var/lib/synguard-demo/installed-packages; remove with apt-get remove)"
-}
-
 # ---------------------------------------------------------------- cleanup
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
   trap - EXIT INT TERM
   step "cleaning up"
   loop_down 2>/dev/null
-  if [ -n "$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${LOOP_NAME}-(v[0-9]+|att|mon)$")" ]; then
+  if ip netns list 2>/dev/null | awk '{print $1}' | grep -qE "^${LOOP_NAME}-(v[0-9]+|att|mon)$"; then
     say "${R}some namespaces remain: $(ip netns list | grep "^${LOOP_NAME}-")${N}"
   else
     say "all namespaces, processes and the private firewalld are gone; logs stay in $LOOP_STATE/logs"
@@ -162,6 +95,7 @@ exporter_counts() {
 smtp_probe() { loop_prom_scalar 'synguard_probe_success{module="smtp"}'; }
 
 # ---------------------------------------------------------------- main
+# shellcheck source=../test/lab/loop.sh
 . "$REPO/test/lab/loop.sh"
 
 step "synguard demo: the whole loop between network namespaces"
@@ -172,7 +106,9 @@ if [ -e "$LOOP_STATE/.sgl-loop" ] && [ -s "$LOOP_STATE/netns.list" ]; then
 fi
 
 step "packages"
-install_packages
+# Exactly what .ci/packages lists (a no-op when all is there); the
+# installer masks the service units its install brings.
+bash "$REPO/scripts/install-deps.sh" || die "missing packages (scripts/install-deps.sh)"
 
 step "building (make build, and the lab's tools)"
 loop_build || die "build failed"
@@ -269,7 +205,6 @@ if [ -n "$RESPONDER" ]; then
   ip netns exec "$(loop_victim_ns 1)" curl -fsS --max-time 2 http://127.0.0.1:9818/api/v1/blocks 2>/dev/null |
     jq -r '.blocks[]? | "  \(.prefix)  AS\(.origin.asn // "?") \(.origin.as_org // ""), \(.origin.country // "?")  offences \(.offences), until \(.expiry[0:19])Z"' || true
 fi
-[ ${#INSTALLED_NOW[@]} -gt 0 ] && say "installed by this run: ${INSTALLED_NOW[*]}"
 if (( DEMO_HOLD > 0 )); then
   say ""
   say "holding the lab for ${DEMO_HOLD}s (DEMO_HOLD): open the pages above; Ctrl-C ends it"
