@@ -6,7 +6,7 @@
 #     $LAB_VETH_A  192.0.2.2/30   <-veth->    $LAB_VETH_V 192.0.2.1/30
 #                  2001:db8:ffff::2/64                    2001:db8:ffff::1/64
 #     synflood: raw SYNs with spoofed         listener: :25 and :587, v4 + v6,
-#     sources from $LAB_SPOOF4/$LAB_SPOOF6    never accepts (test/listener)
+#     sources from $LAB_SPOOF4/$LAB_SPOOF6    never accepts (test/lab/cmd/listener)
 #     nft prerouting raw: drop (and count)    routes $LAB_SPOOF4/6 via attacker,
 #     every TCP packet from the victim        pfifo qdisc, static neighbours,
 #                                             sysctls set in this ns only
@@ -85,7 +85,7 @@ _lab_build() {
   _lab_defaults
   mkdir -p "$LAB_STATE/bin"
   if [ ! -x "$LAB_STATE/bin/synflood" ] || [ ! -x "$LAB_STATE/bin/listener" ]; then
-    (cd "$LAB_REPO" && go build -o "$LAB_STATE/bin/" ./test/synflood ./test/listener) || return 1
+    (cd "$LAB_REPO" && go build -o "$LAB_STATE/bin/" ./test/lab/cmd/synflood ./test/lab/cmd/listener) || return 1
   fi
 }
 

@@ -96,7 +96,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Printf("# Derived by test/lab/labconfig from %s: lab addresses, intervals, no token.\n%s", *in, out)
+	fmt.Printf("# Derived by test/lab/cmd/labconfig from %s: lab addresses, intervals, no token.\n%s", *in, out)
 }
 
 func fail(err error) {
