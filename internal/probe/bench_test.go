@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synguard/synguard/internal/configfile"
 )
 
 // BenchmarkProbePOP3 is one pop3 dialogue probe (connect, banner, QUIT) on loopback.
@@ -44,7 +46,7 @@ func BenchmarkProbeHTTP(b *testing.B) {
 func BenchmarkCollect200(b *testing.B) {
 	s := &Scheduler{states: map[targetKey]*TargetState{}}
 	for i := 0; i < 200; i++ {
-		tg := Target{Module: "pop3", Target: fmt.Sprintf("192.0.2.%d:110", i), Interval: time.Second}
+		tg := Target{Module: "pop3", Target: fmt.Sprintf("192.0.2.%d:110", i), Interval: configfile.Duration(time.Second)}
 		s.cfg.Targets = append(s.cfg.Targets, tg)
 		s.record(tg, Result{Module: tg.Module, Target: tg.Target, Start: time.Now(), Duration: time.Millisecond, Success: i%2 == 0,
 			Phases: []PhaseDuration{{PhaseResolve, 1}, {PhaseConnect, 2}, {PhaseBanner, 3}, {PhaseDialogue, 4}}})

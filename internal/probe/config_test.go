@@ -66,8 +66,37 @@ func TestConfigValid(t *testing.T) {
 	if got, want := strings.Join(sends, "|"), "|EHLO probe.example.org|STARTTLS|EHLO probe.example.org|QUIT"; got != want {
 		t.Errorf("smtp dialogue sends %q, want %q", got, want)
 	}
-	if smtp.Timeout != 3*time.Second {
+	if smtp.Timeout.Std() != 3*time.Second {
 		t.Errorf("timeout = %s", smtp.Timeout)
+	}
+}
+
+// TestConfigPrometheusDurations: durations read as the responder's and
+// Prometheus's do, days and compounds included (before the shared
+// configfile.Duration, "1d" was refused here and accepted there).
+func TestConfigPrometheusDurations(t *testing.T) {
+	cfg, err := decode(`probes:
+  modules:
+    slow: {prober: tcp, timeout: 1h30m}
+    quick: {prober: tcp, timeout: 500ms}
+  targets:
+    - {module: slow, target: "a:1", interval: 1d}
+    - {module: slow, target: "b:1", interval: 7d}
+    - {module: quick, target: "c:1", interval: 1m30s}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Modules["slow"].Timeout.Std(); got != 90*time.Minute {
+		t.Errorf("timeout 1h30m = %s", got)
+	}
+	if got := cfg.Modules["quick"].Timeout.Std(); got != 500*time.Millisecond {
+		t.Errorf("timeout 500ms = %s", got)
+	}
+	for i, want := range []time.Duration{24 * time.Hour, 7 * 24 * time.Hour, 90 * time.Second} {
+		if got := cfg.Targets[i].Interval.Std(); got != want {
+			t.Errorf("target %d interval = %s, want %s", i, got, want)
+		}
 	}
 }
 
@@ -83,17 +112,21 @@ func TestConfigInvalid(t *testing.T) {
 		{"unknown module", head + "  targets:\n    - module: tpc\n      target: a:1\n",
 			`probes.yml:5: target "a:1" uses unknown module "tpc" (known: tcp)`},
 		{"unknown prober", "probes:\n  modules:\n    x:\n      prober: gopher\n",
-			`probes.yml:4: unknown prober "gopher" (known: icmp, tcp, smtp, pop3, ftp, http)`},
+			`probes.yml:4: unknown prober "gopher" (known: icmp, tcp, smtp, pop3, imap, ftp, http)`},
+		{"zero timeout", "probes:\n  modules:\n    x:\n      prober: tcp\n      timeout: 0s\n",
+			"probes.yml:5: timeout must be positive, got 0s"},
 		{"negative timeout", "probes:\n  modules:\n    x:\n      prober: tcp\n      timeout: -1s\n",
-			"probes.yml:5: timeout must be positive, got -1s"},
+			`probes.yml:5: "-1s" is not a duration such as 90s, 1h or 7d`},
+		{"fractional interval", head + "  targets:\n    - module: tcp\n      target: a:1\n      interval: 1.5s\n",
+			`probes.yml:7: "1.5s" is not a duration such as 90s, 1h or 7d`},
 		{"zero interval", head + "  targets:\n    - module: tcp\n      target: a:1\n      interval: 0s\n",
 			"probes.yml:7: interval must be positive, got 0s"},
 		{"interval below timeout", head + "  targets:\n    - module: tcp\n      target: a:1\n      interval: 1s\n",
 			`probes.yml:7: interval 1s is shorter than module "tcp"'s timeout 5s`},
 		{"bad regexp", "probes:\n  modules:\n    w:\n      prober: http\n      http:\n        body_regexp: \"(unclosed\"\n",
-			"probes.yml:6: regexp \"(unclosed\" does not compile: error parsing regexp: missing closing ): `(unclosed`"},
+			"probes.yml:6: bad regular expression \"(unclosed\": error parsing regexp: missing closing ): `(unclosed`"},
 		{"bad dialogue regexp", "probes:\n  modules:\n    w:\n      prober: tcp\n      dialogue:\n        - expect: \"[\"\n",
-			"probes.yml:6: regexp \"[\" does not compile: error parsing regexp: missing closing ]: `[`"},
+			"probes.yml:6: bad regular expression \"[\": error parsing regexp: missing closing ]: `[`"},
 		{"target without port", head + "  targets:\n    - module: tcp\n      target: mail.example.org\n",
 			`probes.yml:6: tcp target "mail.example.org": want host:port ([v6]:port for IPv6): address mail.example.org: missing port in address`},
 		{"target bad port", head + "  targets:\n    - module: tcp\n      target: a:99999\n",
@@ -113,7 +146,7 @@ func TestConfigInvalid(t *testing.T) {
 		{"unknown target field", head + "  targets:\n    - {module: tcp, target: \"a:1\", every: 5s}\n",
 			"probes.yml:5: field every not found in type probe.Target"},
 		{"option of another prober", "probes:\n  modules:\n    x:\n      prober: http\n      starttls: true\n",
-			"probes.yml:5: starttls does not apply to prober http (only smtp, pop3, ftp; a tcp dialogue has starttls steps)"},
+			"probes.yml:5: starttls does not apply to prober http (only smtp, pop3, imap, ftp; a tcp dialogue has starttls steps)"},
 		{"tls and starttls", "probes:\n  modules:\n    x:\n      prober: smtp\n      tls: true\n      starttls: true\n",
 			"probes.yml:6: tls (implicit TLS) and starttls exclude each other"},
 		{"bad status code", "probes:\n  modules:\n    x:\n      prober: http\n      http:\n        valid_status_codes: [200, 700]\n",

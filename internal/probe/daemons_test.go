@@ -18,8 +18,8 @@ import (
 // TestRealDaemons probes real servers from Debian's packages, each started
 // by the test itself (no systemd) on a loopback port with its own config,
 // state directory and certificate, and stopped by its PID: nginx for HTTP
-// and HTTPS, vsftpd for FTP and AUTH TLS, dovecot for POP3, STLS and POP3S,
-// OpenSMTPD for SMTP and STARTTLS.
+// and HTTPS, vsftpd for FTP and AUTH TLS, dovecot for POP3, STLS and POP3S
+// and for IMAP, STARTTLS and IMAPS, OpenSMTPD for SMTP and STARTTLS.
 func TestRealDaemons(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real daemons: skipped in -short mode")
@@ -154,37 +154,7 @@ vsftpd_log_file=%[1]s/vsftpd.log
 		bin := lookPath(t, "dovecot", "dovecot-pop3d")
 		d := mkdir(t, dir, "dovecot")
 		port, tlsPort := freePort(t), freePort(t)
-		conf := fmt.Sprintf(`base_dir = %[1]s/run
-state_dir = %[1]s/state
-instance_name = sgb-dovecot-%[2]d
-protocols = pop3
-listen = 127.0.0.1
-log_path = %[1]s/dovecot.log
-ssl = yes
-ssl_cert = <%[4]s
-ssl_key = <%[5]s
-mail_location = maildir:%[1]s/mail/%%u
-passdb {
-  driver = static
-  args = nopassword=y
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=%[1]s/mail/%%u
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = %[2]d
-  }
-  inet_listener pop3s {
-    address = 127.0.0.1
-    port = %[3]d
-    ssl = yes
-  }
-}
-`, d, port, tlsPort, certFile, keyFile)
-		write(t, filepath.Join(d, "dovecot.conf"), conf, 0o644)
+		write(t, filepath.Join(d, "dovecot.conf"), dovecotConf(d, "pop3", port, tlsPort, certFile, keyFile), 0o644)
 		start(t, d, tlsPort, bin, "-F", "-c", filepath.Join(d, "dovecot.conf"))
 		addr, tlsAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", tlsPort)
 		run(t, []check{
@@ -194,6 +164,35 @@ service pop3-login {
 			{name: "pop3s untrusted", module: "prober: pop3\ntls: true\n", target: tlsAddr, wantErr: "certificate"},
 			{name: "smtp module on pop3", module: "prober: smtp\n", target: addr, wantErr: `got "+OK`},
 		})
+	})
+
+	t.Run("dovecot-imap", func(t *testing.T) {
+		bin := lookPath(t, "dovecot", "dovecot-imapd")
+		if _, err := os.Stat("/usr/lib/dovecot/imap-login"); err != nil {
+			t.Skip("dovecot's imap-login is not installed (Debian package dovecot-imapd, listed in .ci/packages)")
+		}
+		d := mkdir(t, dir, "dovecot-imap")
+		port, tlsPort := freePort(t), freePort(t)
+		write(t, filepath.Join(d, "dovecot.conf"), dovecotConf(d, "imap", port, tlsPort, certFile, keyFile), 0o644)
+		start(t, d, tlsPort, bin, "-F", "-c", filepath.Join(d, "dovecot.conf"))
+		addr, tlsAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", tlsPort)
+		run(t, []check{
+			{name: "imap greeting and capability", module: "prober: imap\n", target: addr, wantOK: true},
+			{name: "imap starttls", module: "prober: imap\nstarttls: true\n" + ca, target: addr, wantOK: true, wantExpiry: true},
+			{name: "imap starttls untrusted", module: "prober: imap\nstarttls: true\n", target: addr, wantErr: "starttls handshake"},
+			{name: "imaps", module: "prober: imap\ntls: true\n" + ca, target: tlsAddr, wantOK: true, wantExpiry: true},
+			{name: "imaps untrusted", module: "prober: imap\ntls: true\n", target: tlsAddr, wantErr: "certificate"},
+			{name: "imap module on imaps", module: "prober: imap\ntimeout: 1s\n", target: tlsAddr, wantErr: "deadline exceeded"},
+			{name: "pop3 module on imap", module: "prober: pop3\n", target: addr, wantErr: `got "* OK`},
+		})
+		// dovecot answers a STARTTLS inside TLS with a tagged BAD: the
+		// refusal path against the real server.
+		r := probe(t, module(t, "prober: tcp\ntls: true\n"+ca+"dialogue:\n  - expect: '^\\* OK'\n  - send: a1 STARTTLS\n    expect: '^a1 OK'\n"), tlsAddr)
+		if r.Success || !strings.Contains(fmt.Sprint(r.Err), `got "a1 BAD`) {
+			t.Errorf("STARTTLS over IMAPS: success=%v err=%v, want dovecot's tagged BAD", r.Success, r.Err)
+		} else {
+			t.Logf("STARTTLS over IMAPS refused as expected: %v", r.Err)
+		}
 	})
 
 	t.Run("opensmtpd", func(t *testing.T) {
@@ -235,6 +234,42 @@ match from local for local action "local"
 			t.Errorf("smtp starttls: success=%v err=%v expiry=%v", r.Success, r.Err, r.CertExpiry)
 		}
 	})
+}
+
+// dovecotConf is a dovecot of its own for one protocol (pop3 or imap): a
+// plain listener on port (STLS / STARTTLS offered) and an implicit-TLS one
+// on tlsPort, every path below d, any user let in without a password.
+func dovecotConf(d, proto string, port, tlsPort int, certFile, keyFile string) string {
+	return fmt.Sprintf(`base_dir = %[1]s/run
+state_dir = %[1]s/state
+instance_name = sgb-dovecot-%[3]d
+protocols = %[2]s
+listen = 127.0.0.1
+log_path = %[1]s/dovecot.log
+ssl = yes
+ssl_cert = <%[5]s
+ssl_key = <%[6]s
+mail_location = maildir:%[1]s/mail/%%u
+passdb {
+  driver = static
+  args = nopassword=y
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=%[1]s/mail/%%u
+}
+service %[2]s-login {
+  inet_listener %[2]s {
+    address = 127.0.0.1
+    port = %[3]d
+  }
+  inet_listener %[2]ss {
+    address = 127.0.0.1
+    port = %[4]d
+    ssl = yes
+  }
+}
+`, d, proto, port, tlsPort, certFile, keyFile)
 }
 
 func lookPath(t *testing.T, bin, pkg string) string {

@@ -36,9 +36,9 @@ func TestExampleConfig(t *testing.T) {
 	for _, m := range cfg.Modules {
 		seen[m.Prober] = true
 	}
-	for _, p := range knownProbers {
-		if !seen[p] {
-			t.Errorf("example has no %s module", p)
+	for _, p := range protocols {
+		if !seen[p.name] {
+			t.Errorf("example has no %s module", p.name)
 		}
 	}
 	for _, tg := range cfg.Targets {

@@ -154,8 +154,10 @@ func drip(s string) func(net.Conn) {
 }
 
 // lineServer plays a line protocol: it sends banner, then answers each
-// command line by replies[verb] (verb: the first word, upper-cased). A reply
-// to a verb in upgrade switches the connection to TLS after it is sent.
+// command line by replies[line] when the whole line is a key (IMAP's tagged
+// commands, "a1 CAPABILITY"), else by replies[verb] (verb: the first word,
+// upper-cased). A reply to a key in upgrade switches the connection to TLS
+// after it is sent.
 type lineServer struct {
 	banner  string
 	replies map[string]string
@@ -190,6 +192,9 @@ func (s *lineServer) handle(c net.Conn) {
 		verb = strings.ToUpper(verb)
 		if verb == "AUTH" {
 			verb = strings.ToUpper(line)
+		}
+		if _, ok := s.replies[line]; ok {
+			verb = line
 		}
 		reply, ok := s.replies[verb]
 		if !ok {
@@ -251,7 +256,7 @@ func probe(t *testing.T, m *Module, target string) Result {
 	t.Helper()
 	p := &Prober{}
 	r := p.Probe(context.Background(), "m", m, target)
-	if r.Duration > m.Timeout+time.Second/2 {
+	if r.Duration > m.Timeout.Std()+time.Second/2 {
 		t.Errorf("probe took %s, more than its timeout %s", r.Duration, m.Timeout)
 	}
 	return r

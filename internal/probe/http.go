@@ -11,7 +11,12 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/synguard/synguard/internal/configfile"
 )
 
 const (
@@ -53,7 +58,7 @@ func (p *Prober) probeHTTP(ctx context.Context, m *Module, target string, tr *tr
 		},
 		TLSClientConfig:     tlsConfigFor(m, ""), // empty ServerName: the transport checks each request's own host
 		DisableKeepAlives:   true,
-		TLSHandshakeTimeout: m.Timeout,
+		TLSHandshakeTimeout: m.Timeout.Std(),
 	}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{
@@ -135,4 +140,67 @@ func statusText(code int) string {
 		return t
 	}
 	return strconv.Itoa(code)
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Min, Max int }
+
+// StatusCodes is a list of accepted HTTP status code ranges.
+type StatusCodes []StatusRange
+
+// Contains reports whether code is in one of the ranges.
+func (s StatusCodes) Contains(code int) bool {
+	for _, r := range s {
+		if code >= r.Min && code <= r.Max {
+			return true
+		}
+	}
+	return false
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler: items are 200, "2xx" or "200-299".
+func (s *StatusCodes) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.SequenceNode {
+		return configfile.Errorf(n, "valid_status_codes must be a list such as [200, \"3xx\", \"400-404\"]")
+	}
+	out := StatusCodes{}
+	for _, item := range n.Content {
+		r, err := parseStatusRange(item.Value)
+		if err != nil {
+			return configfile.Errorf(item, "%v", err)
+		}
+		out = append(out, r)
+	}
+	*s = out
+	return nil
+}
+
+func parseStatusRange(v string) (StatusRange, error) {
+	bad := fmt.Errorf("status code %q is not a code, \"Nxx\" or \"A-B\" between 100 and 599", v)
+	code := func(s string) (int, bool) {
+		c, err := strconv.Atoi(s)
+		return c, err == nil && c >= 100 && c <= 599
+	}
+	switch {
+	case len(v) == 3 && strings.HasSuffix(v, "xx"):
+		c, ok := code(v[:1] + "00")
+		if !ok {
+			return StatusRange{}, bad
+		}
+		return StatusRange{c, c + 99}, nil
+	case strings.Contains(v, "-"):
+		a, b, _ := strings.Cut(v, "-")
+		lo, ok1 := code(strings.TrimSpace(a))
+		hi, ok2 := code(strings.TrimSpace(b))
+		if !ok1 || !ok2 || lo > hi {
+			return StatusRange{}, bad
+		}
+		return StatusRange{lo, hi}, nil
+	default:
+		c, ok := code(v)
+		if !ok {
+			return StatusRange{}, bad
+		}
+		return StatusRange{c, c}, nil
+	}
 }

@@ -61,7 +61,7 @@ func (p *Prober) probeICMP(ctx context.Context, m *Module, target string, tr *tr
 	tr.mark(PhaseResolve)
 	dl, ok := ctx.Deadline()
 	if !ok {
-		dl = time.Now().Add(m.Timeout)
+		dl = time.Now().Add(m.Timeout.Std())
 	}
 	pinger := probing.New("")
 	pinger.SetIPAddr(&net.IPAddr{IP: ip.AsSlice(), Zone: ip.Zone()})

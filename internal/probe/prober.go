@@ -107,19 +107,17 @@ type Prober struct {
 // It never returns before the probe's own work has stopped.
 func (p *Prober) Probe(ctx context.Context, moduleName string, m *Module, target string) Result {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, m.Timeout.Std())
 	defer cancel()
 	tr := newTrace(start)
 	var err error
-	switch m.Prober {
-	case ProberICMP:
-		err = p.probeICMP(ctx, m, target, tr)
-	case ProberHTTP:
-		err = p.probeHTTP(ctx, m, target, tr)
-	case ProberTCP, ProberSMTP, ProberPOP3, ProberFTP:
+	switch pr := lookup(m.Prober); {
+	case pr == nil:
+		err = fmt.Errorf("unknown prober %q", m.Prober)
+	case pr.lineBased():
 		err = p.probeDialogue(ctx, m, target, tr)
 	default:
-		err = fmt.Errorf("unknown prober %q", m.Prober)
+		err = pr.run(p, ctx, m, target, tr)
 	}
 	if err != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) && !errors.Is(err, context.DeadlineExceeded) {
 		// Name the timeout: "use of closed connection" alone hides it.

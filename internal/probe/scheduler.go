@@ -68,7 +68,7 @@ func NewScheduler(cfg Config, prober *Prober, prev *Scheduler) *Scheduler {
 			k := targetKey{t.Module, t.Target}
 			if st, ok := prev.states[k]; ok {
 				c := *st
-				c.Interval = t.Interval
+				c.Interval = t.Interval.Std()
 				s.states[k] = &c
 			}
 		}
@@ -102,7 +102,8 @@ func (s *Scheduler) loop(ctx context.Context, t Target, m *Module) {
 	if t.Interval <= 0 { // a Config built in code, not loaded from YAML
 		t.Interval = DefaultInterval
 	}
-	first := min(t.Interval, maxFirstDelay)
+	interval := t.Interval.Std()
+	first := min(interval, maxFirstDelay)
 	timer := time.NewTimer(rand.N(first))
 	defer timer.Stop()
 	for {
@@ -111,7 +112,7 @@ func (s *Scheduler) loop(ctx context.Context, t Target, m *Module) {
 			return
 		case <-timer.C:
 		}
-		next := time.Now().Add(jitter(t.Interval))
+		next := time.Now().Add(jitter(interval))
 		s.waiting.Add(1)
 		select {
 		case s.sem <- struct{}{}:
@@ -153,7 +154,7 @@ func (s *Scheduler) record(t Target, r Result) {
 		st = &TargetState{}
 		s.states[k] = st
 	}
-	st.Last, st.Interval = r, t.Interval
+	st.Last, st.Interval = r, t.Interval.Std()
 	st.Runs++
 	if !r.Success {
 		st.Failures++
