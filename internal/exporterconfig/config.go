@@ -1,9 +1,6 @@
 package exporterconfig
 
 import (
-	"reflect"
-	"strings"
-
 	"gopkg.in/yaml.v3"
 
 	"github.com/synguard/synguard/internal/configfile"
@@ -63,53 +60,17 @@ func Load(path string) (*Config, error) {
 func (s *SynRecv) UnmarshalYAML(n *yaml.Node) error {
 	type plain SynRecv
 	p := plain(Default().SynRecv)
-	// A Decode inside UnmarshalYAML does not inherit the decoder's
-	// KnownFields, so unknown keys are refused here.
-	if err := knownKeys(n, p); err != nil {
-		return err
-	}
-	if err := n.Decode(&p); err != nil {
+	if err := configfile.StrictDecode(n, &p, "exporterconfig.SynRecv"); err != nil {
 		return err
 	}
 	if err := p.PrefixLengths.Validate(); err != nil {
-		return configfile.Errorf(valueNode(n, "prefix_lengths"), "syn_recv.prefix_lengths: %v", err)
+		return configfile.Errorf(configfile.Or(configfile.Field(n, "prefix_lengths"), n), "syn_recv.prefix_lengths: %v", err)
 	}
 	if p.TopN < 1 || p.TopN > MaxTopN {
-		return configfile.Errorf(valueNode(n, "top_n"), "syn_recv.top_n %d out of range 1..%d", p.TopN, MaxTopN)
+		return configfile.Errorf(configfile.Or(configfile.Field(n, "top_n"), n), "syn_recv.top_n %d out of range 1..%d", p.TopN, MaxTopN)
 	}
 	*s = SynRecv(p)
 	return nil
-}
-
-// knownKeys refuses a key of mapping n that is not a yaml tag of v's struct.
-func knownKeys(n *yaml.Node, v any) error {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	t := reflect.TypeOf(v)
-	known := map[string]bool{}
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		known[name] = true
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; !known[k.Value] {
-			return configfile.Errorf(k, "unknown field %q in syn_recv", k.Value)
-		}
-	}
-	return nil
-}
-
-// valueNode returns the value node of key in mapping n, or n itself.
-func valueNode(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i+1]
-			}
-		}
-	}
-	return n
 }
 
 // Options turns the section into the aggregation options.

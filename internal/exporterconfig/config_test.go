@@ -25,7 +25,8 @@ func TestLoad(t *testing.T) {
 		{name: "bad length", in: "syn_recv:\n  prefix_lengths:\n    ipv4: 33\n", wantErr: "f.yml:3: syn_recv.prefix_lengths: ipv4 prefix length 33 out of range 1..32"},
 		{name: "bad allowlist entry", in: "syn_recv:\n  allowlist:\n    - 192.0.2.0/24\n    - 192.0.2.300\n", wantErr: `f.yml:4: parse prefix "192.0.2.300": ParseAddr("192.0.2.300"): IPv4 field has value >255`},
 		{name: "bad port", in: "syn_recv:\n  ports: [25, 0]\n", wantErr: "f.yml:2: port 0 out of range 1..65535"},
-		{name: "unknown key", in: "syn_recv:\n  topn: 3\n", wantErr: `f.yml:2: unknown field "topn" in syn_recv`},
+		{name: "unknown key", in: "syn_recv:\n  topn: 3\n", wantErr: "f.yml:2: field topn not found in type exporterconfig.SynRecv"},
+		{name: "unknown key below", in: "syn_recv:\n  prefix_lengths: {ipv4: 24, ipv5: 1}\n", wantErr: "f.yml:2: field ipv5 not found in type Lengths"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
