@@ -3,97 +3,29 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/synguard/synguard/internal/daemontest"
 	"github.com/synguard/synguard/internal/origin/origintest"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/e2e-output.txt from the current output")
-
-// syncBuffer is a log sink safe for the exporter's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// exporter is a running Main on a loopback port.
-type exporter struct {
-	url    string
-	logs   *syncBuffer
-	cancel func()
-	done   chan int
-}
-
-// startExporter runs the whole program in-process on 127.0.0.1:0.
-func startExporter(t *testing.T, args ...string) *exporter {
+// startExporter runs the whole program in-process on a loopback port
+// (daemontest.Start).
+func startExporter(t *testing.T, args ...string) *daemontest.Daemon {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	m := NewMain(io.Discard, logs)
-	m.Listener = ln
-	m.Ready = make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &exporter{url: "http://" + ln.Addr().String(), logs: logs, cancel: cancel, done: make(chan int, 1)}
-	go func() { e.done <- m.Main(ctx, args) }()
-	select {
-	case <-m.Ready:
-	case code := <-e.done:
-		t.Fatalf("exporter exited with %d: %s", code, logs)
-	case <-time.After(10 * time.Second):
-		t.Fatal("exporter did not start")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-e.done:
-		case <-time.After(10 * time.Second):
-			t.Error("exporter did not stop")
-		}
+	return daemontest.Start(t, "exporter", func(ctx context.Context, env daemontest.Env) int {
+		m := NewMain(env.Stdout, env.Logs)
+		m.Listener, m.Ready = env.Listener, env.Ready
+		return m.Main(ctx, args)
 	})
-	return e
-}
-
-func (e *exporter) get(t *testing.T, path string) string {
-	t.Helper()
-	resp, err := http.Get(e.url + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
-	}
-	return string(b)
 }
 
 // masks replace values that legitimately differ between runs: how long a
@@ -128,51 +60,10 @@ func fixtureArgs(procPath string) []string {
 	}
 }
 
-// buildExporter builds the synguard-exporter binary into dir.
-func buildExporter(t *testing.T, dir string) string {
+// buildExporter builds the synguard-exporter binary.
+func buildExporter(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(dir, "synguard-exporter")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build exporter: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// runBinary starts the built exporter on a free loopback port and returns
-// its base URL once it answers.
-func runBinary(t *testing.T, bin string, args ...string) string {
-	t.Helper()
-	addr := freePort(t)
-	var logs syncBuffer
-	cmd := exec.Command(bin, append(args, "--web.listen-address="+addr)...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	})
-	url := "http://" + addr
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(url + "/-/healthy"); err == nil {
-			resp.Body.Close()
-			return url
-		}
-	}
-	t.Fatalf("exporter did not answer on %s:\n%s", addr, logs.String())
-	return ""
+	return daemontest.Build(t, ".", "synguard-exporter")
 }
 
 // TestEndToEnd is the golden test: the built binary on the fixture procfs
@@ -180,33 +71,19 @@ func runBinary(t *testing.T, bin string, args ...string) string {
 // (go test ./cmd/exporter -run TestEndToEnd -update rewrites it), and the
 // raw output checked by promtool when it is installed.
 func TestEndToEnd(t *testing.T) {
-	if *update {
+	if daemontest.Update() {
 		if _, _, err := origintest.Fixtures(filepath.Join("testdata", "origin")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	bin := buildExporter(t, t.TempDir())
-	e := &exporter{url: runBinary(t, bin, fixtureArgs("testdata/proc")...)}
-	raw := e.get(t, "/metrics")
+	e := daemontest.Run(t, buildExporter(t), fixtureArgs("testdata/proc")...)
+	raw := e.Get(t, "/metrics")
 	// The fixture's probe runs within its 1s interval of the start.
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(raw, "synguard_probe_success{") && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
-		raw = e.get(t, "/metrics")
+		raw = e.Get(t, "/metrics")
 	}
-	got := mask(raw)
-	golden := filepath.Join("testdata", "e2e-output.txt")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("/metrics differs from %s (rerun with -update if the change is meant):\n%s", golden, lineDiff(string(want), got))
-	}
+	daemontest.Golden(t, filepath.Join("testdata", "e2e-output.txt"), mask(raw))
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Skip("promtool not installed: metrics not linted")
@@ -216,30 +93,6 @@ func TestEndToEnd(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
-}
-
-// lineDiff lists the lines only in want (-) or only in got (+).
-func lineDiff(want, got string) string {
-	in := func(s string) map[string]bool {
-		m := map[string]bool{}
-		for _, l := range strings.Split(s, "\n") {
-			m[l] = true
-		}
-		return m
-	}
-	w, g := in(want), in(got)
-	var b strings.Builder
-	for _, l := range strings.Split(want, "\n") {
-		if !g[l] {
-			b.WriteString("- " + l + "\n")
-		}
-	}
-	for _, l := range strings.Split(got, "\n") {
-		if !w[l] {
-			b.WriteString("+ " + l + "\n")
-		}
-	}
-	return b.String()
 }
 
 func TestLandingReloadHealth(t *testing.T) {
@@ -252,12 +105,12 @@ func TestLandingReloadHealth(t *testing.T) {
 	}
 	write("syn_recv:\n  top_n: 1\n")
 	e := startExporter(t, "--path.procfs=testdata/proc", "--collector.syn-recv.source=procfs", "--config.file="+cfg)
-	if s := e.get(t, "/"); !strings.Contains(s, "synguard exporter") || !strings.Contains(s, "/metrics") {
+	if s := e.Get(t, "/"); !strings.Contains(s, "synguard exporter") || !strings.Contains(s, "/metrics") {
 		t.Errorf("landing page lacks name or metrics link:\n%s", s)
 	}
-	e.get(t, "/-/healthy")
+	e.Get(t, "/-/healthy")
 	count := func() int {
-		return strings.Count(e.get(t, "/metrics"), `synguard_syn_recv_sockets{family="ipv4"`)
+		return strings.Count(e.Get(t, "/metrics"), `synguard_syn_recv_sockets{family="ipv4"`)
 	}
 	if n := count(); n != 2 { // top 1 + other
 		t.Fatalf("top_n 1: %d ipv4 series, want 2", n)
@@ -266,7 +119,7 @@ func TestLandingReloadHealth(t *testing.T) {
 	// and keeps the running configuration.
 	write("syn_recv:\n  top_n: 3\n")
 	post := func() (int, string) {
-		resp, err := http.Post(e.url+"/-/reload", "", nil)
+		resp, err := http.Post(e.URL+"/-/reload", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,13 +141,13 @@ func TestLandingReloadHealth(t *testing.T) {
 	if n := count(); n != 4 {
 		t.Fatalf("after a bad reload: %d ipv4 series, want the old 4", n)
 	}
-	if m := e.get(t, "/metrics"); !strings.Contains(m, "synguard_exporter_config_last_reload_successful 0") {
+	if m := e.Get(t, "/metrics"); !strings.Contains(m, "synguard_exporter_config_last_reload_successful 0") {
 		t.Error("failed reload not reported")
 	}
-	if !strings.Contains(e.logs.String(), cfg+":3: ") {
-		t.Errorf("bad reload not logged with file:line:\n%s", e.logs)
+	if !strings.Contains(e.Logs.String(), cfg+":3: ") {
+		t.Errorf("bad reload not logged with file:line:\n%s", e.Logs)
 	}
-	if resp, err := http.Get(e.url + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+	if resp, err := http.Get(e.URL + "/-/reload"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /-/reload: %v %v, want 405", resp, err)
 	}
 }
@@ -338,7 +191,7 @@ func TestBadInput(t *testing.T) {
 			proc := copyFixture(t)
 			tt.breakIt(t, proc)
 			e := startExporter(t, fixtureArgs(proc)...)
-			m := e.get(t, "/metrics")
+			m := e.Get(t, "/metrics")
 			for _, want := range []string{
 				`synguard_scrape_collector_success{collector="syn_recv"} 0`,
 				`synguard_scrape_collector_success{collector="tcpext"} 1`,
@@ -351,7 +204,7 @@ func TestBadInput(t *testing.T) {
 			if strings.Contains(m, "synguard_syn_recv_sockets") {
 				t.Error("a failed syn_recv read still published per-prefix counts")
 			}
-			if l := e.logs.String(); !strings.Contains(l, "collector failed") || !strings.Contains(l, tt.wantLog) {
+			if l := e.Logs.String(); !strings.Contains(l, "collector failed") || !strings.Contains(l, tt.wantLog) {
 				t.Errorf("log lacks %q:\n%s", tt.wantLog, l)
 			}
 		})

@@ -14,16 +14,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/synguard/synguard/internal/lab"
 	"github.com/synguard/synguard/internal/prefix"
 )
 
-// lab runs functions of test/lab/synflood.sh for one namespace pair.
-type lab struct {
+// floodLab runs functions of test/lab/synflood.sh for one namespace pair.
+type floodLab struct {
 	t   *testing.T
 	env []string
 }
 
-func (l *lab) sh(script string) string {
+func (l *floodLab) sh(script string) string {
 	l.t.Helper()
 	cmd := exec.Command("bash", "-c", "source ../../test/lab/synflood.sh && "+script)
 	cmd.Env = append(os.Environ(), l.env...)
@@ -40,14 +41,7 @@ func skipUnlessLab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: not with -short")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("integration test needs root to create network namespaces (CI runs it as root)")
-	}
-	for _, tool := range []string{"ip", "nft", "tc", "ss", "curl", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("integration test needs %s: %v", tool, err)
-		}
-	}
+	lab.Need(t, "floods a victim network namespace with real SYNs", "ip", "nft", "tc", "ss", "curl", "go")
 }
 
 // ssCounts aggregates `ss -Htan state syn-recv` the way the exporter
@@ -110,9 +104,9 @@ func metricMap(t *testing.T, re *regexp.Regexp, s string, skipZero bool) map[str
 func TestIntegrationSynFlood(t *testing.T) {
 	skipUnlessLab(t)
 	dir := t.TempDir()
-	bin := buildExporter(t, dir)
+	bin := buildExporter(t)
 	name := fmt.Sprintf("sga-it%d", os.Getpid()%100000)
-	l := &lab{t: t, env: []string{"LAB_NAME=" + name, "LAB_STATE=" + filepath.Join(dir, "lab"), "LAB_LISTEN_SECONDS=600"}}
+	l := &floodLab{t: t, env: []string{"LAB_NAME=" + name, "LAB_STATE=" + filepath.Join(dir, "lab"), "LAB_LISTEN_SECONDS=600"}}
 	t.Cleanup(func() { l.sh("lab_down") })
 	l.sh("lab_up")
 

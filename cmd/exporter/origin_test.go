@@ -10,6 +10,7 @@ import (
 
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
+	"github.com/synguard/synguard/internal/daemontest"
 	"github.com/synguard/synguard/internal/origin/origintest"
 )
 
@@ -28,11 +29,11 @@ func TestOrigin(t *testing.T) {
 	}
 	e := startExporter(t, "--path.procfs=testdata/proc", "--collector.syn-recv.source=procfs", "--config.file="+cfg)
 	flood := `synguard_syn_recv_prefix_origin_info{as_org="Example Flood Net",asn="64496",country="ZZ",family="ipv4",prefix="203.0.113.32/27"} 1`
-	if m := e.get(t, "/metrics"); !strings.Contains(m, flood) {
+	if m := e.Get(t, "/metrics"); !strings.Contains(m, flood) {
 		t.Fatalf("metrics lack %s", flood)
 	}
 	reload := func() int {
-		resp, err := http.Post(e.url+"/-/reload", "", nil)
+		resp, err := http.Post(e.URL+"/-/reload", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +48,7 @@ func TestOrigin(t *testing.T) {
 	if code := reload(); code == http.StatusOK {
 		t.Fatal("reload with a broken ASN database succeeded")
 	}
-	if m := e.get(t, "/metrics"); !strings.Contains(m, flood) {
+	if m := e.Get(t, "/metrics"); !strings.Contains(m, flood) {
 		t.Fatal("a failed reload lost the loaded origin")
 	}
 
@@ -65,7 +66,7 @@ func TestOrigin(t *testing.T) {
 		t.Fatalf("reload with a new database: %d", code)
 	}
 	moved := `synguard_syn_recv_prefix_origin_info{as_org="Example New Owner",asn="64499",country="ZZ",family="ipv4",prefix="203.0.113.32/27"} 1`
-	if m := e.get(t, "/metrics"); !strings.Contains(m, moved) {
+	if m := e.Get(t, "/metrics"); !strings.Contains(m, moved) {
 		t.Fatalf("after reload metrics lack %s", moved)
 	}
 }
@@ -78,7 +79,7 @@ func TestOriginMissingDatabase(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("origin:\n  asn_database: "+filepath.Join(dir, "nope.mmdb")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &daemontest.Buffer{}
 	m := NewMain(os.Stdout, logs)
 	if code := m.Main(t.Context(), []string{"--path.procfs=testdata/proc", "--collector.syn-recv.source=procfs", "--config.file=" + cfg, "--web.listen-address=127.0.0.1:0"}); code == 0 {
 		t.Fatal("exporter started with a missing origin database")

@@ -46,7 +46,7 @@ func TestProbes(t *testing.T) {
 		t.Helper()
 		var m string
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if m = e.get(t, "/metrics"); strings.Contains(m, want) {
+			if m = e.Get(t, "/metrics"); strings.Contains(m, want) {
 				return m
 			}
 		}
@@ -55,18 +55,18 @@ func TestProbes(t *testing.T) {
 	}
 	waitFor(fmt.Sprintf(`synguard_probe_success{module="pop3",target=%q} 1`, open))
 
-	if s := e.get(t, "/probe?module=pop3&target="+open); !strings.Contains(s, "synguard_probe_success 1") ||
+	if s := e.Get(t, "/probe?module=pop3&target="+open); !strings.Contains(s, "synguard_probe_success 1") ||
 		!strings.Contains(s, `synguard_probe_phase_duration_seconds{phase="banner"}`) {
 		t.Errorf("/probe:\n%s", s)
 	}
-	if resp, err := http.Get(e.url + "/probe?module=nope&target=" + open); err != nil || resp.StatusCode != http.StatusBadRequest {
+	if resp, err := http.Get(e.URL + "/probe?module=nope&target=" + open); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("/probe with an unknown module: %v %v, want 400", resp, err)
 	}
 
 	// Reload: a second target (refused) joins; the first keeps its series.
 	refused := "127.0.0.1:1"
 	write(fmt.Sprintf("    - {module: pop3, target: %q, interval: 1s}\n    - {module: pop3, target: %q, interval: 1s}\n", open, refused))
-	resp, err := http.Post(e.url+"/-/reload", "", nil)
+	resp, err := http.Post(e.URL+"/-/reload", "", nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("reload: %v %v", resp, err)
 	}
@@ -77,7 +77,7 @@ func TestProbes(t *testing.T) {
 
 	// A bad probes section is refused with file:line; the probes go on.
 	write("    - {module: pop4, target: \"127.0.0.1:110\"}\n")
-	resp, err = http.Post(e.url+"/-/reload", "", nil)
+	resp, err = http.Post(e.URL+"/-/reload", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestProbes(t *testing.T) {
 	if resp.StatusCode != 500 || !strings.Contains(string(body), cfg+`:5: target "127.0.0.1:110" uses unknown module "pop4"`) {
 		t.Fatalf("bad reload: %d %s", resp.StatusCode, body)
 	}
-	if m := e.get(t, "/metrics"); !strings.Contains(m, "synguard_probe_targets 2") {
+	if m := e.Get(t, "/metrics"); !strings.Contains(m, "synguard_probe_targets 2") {
 		t.Errorf("probes changed after a refused reload:\n%s", m)
 	}
 }

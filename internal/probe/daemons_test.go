@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/synguard/synguard/internal/lab"
 )
 
 // TestRealDaemons probes real servers from Debian's packages, each started
@@ -24,9 +26,7 @@ func TestRealDaemons(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real daemons: skipped in -short mode")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("real daemons need root: vsftpd, dovecot and smtpd drop privileges to their own users, and nginx's and vsftpd's privilege separation needs setuid")
-	}
+	lab.Need(t, "vsftpd, dovecot and smtpd drop privileges to their own users, and nginx's and vsftpd's privilege separation needs setuid")
 	dir, err := os.MkdirTemp("", "sgb-daemons-") // short: dovecot's unix socket paths must fit in 108 bytes
 	if err != nil {
 		t.Fatal(err)

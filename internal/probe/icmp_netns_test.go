@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/synguard/synguard/internal/lab"
 )
 
 // TestICMPModesInNetns runs TestICMPChild in fresh network namespaces (where
@@ -13,14 +15,7 @@ import (
 // CAP_NET_RAW, so each of DetectICMP's three outcomes happens for real: a
 // ping socket, a raw socket, and neither (a clear error at Apply).
 func TestICMPModesInNetns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a network namespace and set its ping_group_range")
-	}
-	for _, bin := range []string{"unshare", "setpriv", "ip", "sysctl"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not found (util-linux, iproute2, procps): %v", bin, err)
-		}
-	}
+	lab.Need(t, "makes a network namespace and sets its ping_group_range", "unshare", "setpriv", "ip", "sysctl")
 	const dropRaw = "setpriv --bounding-set -net_raw --inh-caps -net_raw "
 	tests := []struct{ mode, pingRange, prefix string }{
 		{mode: "unprivileged", pingRange: "0 2147483647", prefix: dropRaw},
