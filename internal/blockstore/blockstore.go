@@ -59,14 +59,19 @@ type Block struct {
 	// save); a confirmed block missing at start means firewalld reloaded or
 	// restarted while the responder was down.
 	Applied bool `json:"applied,omitempty"`
+	// Preexisting means the firewall already dropped the prefix, as an
+	// entry that is not the responder's (an operator's own drop source),
+	// when the block was applied: the responder never owns it, so it never
+	// removes it.
+	Preexisting bool `json:"preexisting,omitempty"`
 	// LastLifted and LiftReason describe how the last block ended.
 	LastLifted time.Time `json:"last_lifted,omitzero"`
 	LiftReason string    `json:"lift_reason,omitempty"`
 }
 
-// Owned reports whether the prefix may be in firewalld by the responder's
-// doing.
-func (b Block) Owned() bool { return b.Active || b.Installed }
+// Owned reports whether the prefix may be in the firewall by the
+// responder's doing.
+func (b Block) Owned() bool { return (b.Active || b.Installed) && !b.Preexisting }
 
 // Family returns "ipv4" or "ipv6".
 func (b Block) Family() string { return prefix.Family(b.Prefix.Addr()) }
@@ -74,8 +79,12 @@ func (b Block) Family() string { return prefix.Family(b.Prefix.Addr()) }
 const fileVersion = 1
 
 type file struct {
-	Version int     `json:"version"`
-	Paused  bool    `json:"paused"`
+	Version int  `json:"version"`
+	Paused  bool `json:"paused"`
+	// Backend and Mode name the firewall backend (and its mode) whose
+	// entries the blocks are: another backend cannot see or lift them.
+	Backend string  `json:"backend,omitempty"`
+	Mode    string  `json:"mode,omitempty"`
 	Blocks  []Block `json:"blocks"`
 }
 
@@ -86,6 +95,8 @@ type Store struct {
 	lock   *os.File
 	blocks map[netip.Prefix]Block
 	paused bool
+	// backend and mode are file.Backend and file.Mode.
+	backend, mode string
 }
 
 // ErrLocked is returned by Open when another process holds the state file.
@@ -156,6 +167,7 @@ func (s *Store) load() error {
 		s.blocks[c] = blk
 	}
 	s.paused = f.Paused
+	s.backend, s.mode = f.Backend, f.Mode
 	return nil
 }
 
@@ -186,7 +198,7 @@ func (s *Store) Blocks() []Block {
 	for _, b := range s.blocks {
 		out = append(out, b)
 	}
-	slices.SortFunc(out, func(a, b Block) int { return comparePrefix(a.Prefix, b.Prefix) })
+	slices.SortFunc(out, func(a, b Block) int { return prefix.Compare(a.Prefix, b.Prefix) })
 	return out
 }
 
@@ -203,17 +215,18 @@ func (s *Store) Paused() bool { return s.paused }
 // SetPaused sets the pause switch; Save persists it.
 func (s *Store) SetPaused(p bool) { s.paused = p }
 
-func comparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
-}
+// Backend returns the backend and mode the stored blocks were applied with
+// ("" for a new state file, and for one written before they were recorded,
+// which only firewalld could have written).
+func (s *Store) Backend() (backend, mode string) { return s.backend, s.mode }
+
+// SetBackend records the backend and mode; Save persists them.
+func (s *Store) SetBackend(backend, mode string) { s.backend, s.mode = backend, mode }
 
 // Save writes the state crash-safely: temporary file, fsync, rename, fsync
 // of the directory.
 func (s *Store) Save() error {
-	data, err := json.Marshal(file{Version: fileVersion, Paused: s.paused, Blocks: s.Blocks()})
+	data, err := json.Marshal(file{Version: fileVersion, Paused: s.paused, Backend: s.backend, Mode: s.mode, Blocks: s.Blocks()})
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}

@@ -16,15 +16,15 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/synguard/synguard/internal/blocks"
 	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/prefix"
-	"github.com/synguard/synguard/internal/reconcile"
 )
 
 // Engine is what the API needs of the responder's engine.
 type Engine interface {
-	Status() reconcile.Status
+	Status() blocks.Status
 	Block(ctx context.Context, p netip.Prefix, d time.Duration, reason string) (blockstore.Block, bool, error)
 	Unblock(ctx context.Context, p netip.Prefix) (blockstore.Block, error)
 	SetPaused(paused bool) error
@@ -112,12 +112,13 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 
 func (a *API) list(w http.ResponseWriter, _ *http.Request) {
 	s := a.e.Status()
-	blocks := make([]BlockJSON, 0, len(s.Blocks))
+	out := make([]BlockJSON, 0, len(s.Blocks))
 	for _, b := range s.Blocks {
-		blocks = append(blocks, toJSON(b, s.Pending[b.Prefix]))
+		out = append(out, toJSON(b, s.Pending[b.Prefix]))
 	}
 	reply(w, http.StatusOK, map[string]any{
-		"blocks": blocks, "paused": s.Paused, "dry_run": s.DryRun, "firewalld_up": s.FirewalldUp,
+		"blocks": out, "paused": s.Paused, "dry_run": s.DryRun,
+		"backend": s.Backend.Name, "backend_mode": s.Backend.Mode, "backend_up": s.Backend.Up,
 	})
 }
 
@@ -185,7 +186,7 @@ func (a *API) block(w http.ResponseWriter, r *http.Request) {
 		d = time.Duration(md)
 	}
 	b, isNew, err := a.e.Block(r.Context(), p, d, req.Reason)
-	var refused *reconcile.ErrRefused
+	var refused *blocks.ErrRefused
 	switch {
 	case errors.As(err, &refused):
 		fail(w, http.StatusUnprocessableEntity, "refused by policy: %s", refused.Reason)
@@ -211,7 +212,7 @@ func (a *API) unblock(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := a.e.Unblock(r.Context(), p)
 	switch {
-	case errors.Is(err, reconcile.ErrNotBlocked):
+	case errors.Is(err, blocks.ErrNotBlocked):
 		fail(w, http.StatusNotFound, "%s is not blocked", p)
 		return
 	case err != nil:

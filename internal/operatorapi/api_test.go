@@ -12,21 +12,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synguard/synguard/internal/blocks"
 	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/policy"
-	"github.com/synguard/synguard/internal/reconcile"
 )
 
 // fakeEngine is a function-field fake of Engine.
 type fakeEngine struct {
-	StatusFn  func() reconcile.Status
+	StatusFn  func() blocks.Status
 	BlockFn   func(p netip.Prefix, d time.Duration, reason string) (blockstore.Block, bool, error)
 	UnblockFn func(p netip.Prefix) (blockstore.Block, error)
 	paused    bool
 }
 
-func (f *fakeEngine) Status() reconcile.Status {
-	var s reconcile.Status
+func (f *fakeEngine) Status() blocks.Status {
+	var s blocks.Status
 	if f.StatusFn != nil {
 		s = f.StatusFn()
 	}
@@ -64,13 +64,13 @@ func TestAPI(t *testing.T) {
 	since := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	p := netip.MustParsePrefix("198.51.100.32/27")
 	f := &fakeEngine{
-		StatusFn: func() reconcile.Status {
-			return reconcile.Status{FirewalldUp: true, Blocks: []blockstore.Block{{Prefix: p, Source: "alert", Alert: "SynFloodPrefix", Since: since, Expiry: since.Add(time.Hour), Offences: 2, Active: true}},
+		StatusFn: func() blocks.Status {
+			return blocks.Status{Backend: blocks.Backend{Name: "firewalld", Up: true}, Blocks: []blockstore.Block{{Prefix: p, Source: "alert", Alert: "SynFloodPrefix", Since: since, Expiry: since.Add(time.Hour), Offences: 2, Active: true}},
 				Pending: map[netip.Prefix]bool{}}
 		},
 		BlockFn: func(q netip.Prefix, d time.Duration, reason string) (blockstore.Block, bool, error) {
 			if q.Bits() < 24 {
-				return blockstore.Block{}, false, &reconcile.ErrRefused{Reason: policy.ReasonTooBroad}
+				return blockstore.Block{}, false, &blocks.ErrRefused{Reason: policy.ReasonTooBroad}
 			}
 			if d != 2*time.Hour || reason != "netstat" {
 				return blockstore.Block{}, false, errors.New("duration or reason lost")
@@ -79,7 +79,7 @@ func TestAPI(t *testing.T) {
 		},
 		UnblockFn: func(q netip.Prefix) (blockstore.Block, error) {
 			if q != p {
-				return blockstore.Block{}, reconcile.ErrNotBlocked
+				return blockstore.Block{}, blocks.ErrNotBlocked
 			}
 			return blockstore.Block{Prefix: q, Offences: 2}, nil
 		},
@@ -91,7 +91,7 @@ func TestAPI(t *testing.T) {
 
 	code, body := do(t, mux, "GET", "/api/v1/blocks", "", "")
 	for _, want := range []string{`"prefix": "198.51.100.32/27"`, `"family": "ipv4"`, `"alert": "SynFloodPrefix"`, `"origin": null`,
-		`"since": "2026-11-26T12:00:00Z"`, `"expiry": "2026-11-26T13:00:00Z"`, `"offences": 2`, `"applied": true`, `"firewalld_up": true`} {
+		`"since": "2026-11-26T12:00:00Z"`, `"expiry": "2026-11-26T13:00:00Z"`, `"offences": 2`, `"applied": true`, `"backend": "firewalld"`, `"backend_up": true`} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("GET blocks: %d, %s lacks %s", code, body, want)
 		}

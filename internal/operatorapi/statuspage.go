@@ -1,20 +1,21 @@
 package operatorapi
 
 import (
-	"github.com/synguard/synguard/internal/reconcile"
+	"github.com/synguard/synguard/internal/blocks"
 	"github.com/synguard/synguard/internal/statuspage"
 )
 
 // StatusSource returns the status page's source for the engine's snapshot.
-func StatusSource(e interface{ Status() reconcile.Status }) statuspage.Source {
+func StatusSource(e interface{ Status() blocks.Status }) statuspage.Source {
 	return statuspage.SourceFunc(func() statuspage.Snapshot { return Snapshot(e.Status()) })
 }
 
 // Snapshot converts the engine's status for the status page.
-func Snapshot(s reconcile.Status) statuspage.Snapshot {
+func Snapshot(s blocks.Status) statuspage.Snapshot {
 	out := statuspage.Snapshot{
 		Now: s.Now, Host: s.Host, Paused: s.Paused, DryRun: s.DryRun,
-		Firewalld: statuspage.Firewalld{Up: s.FirewalldUp, Mode: s.Mode, Zone: s.Zone, LastReconcile: s.LastReconcile, Detail: s.FirewalldDetail},
+		Backend: statuspage.Backend{Name: s.Backend.Name, Mode: s.Backend.Mode, Where: s.Backend.Where, Up: s.Backend.Up,
+			LastReconcile: s.Backend.LastReconcile, Detail: s.Backend.Detail},
 	}
 	for _, b := range s.Blocks {
 		org := ""
@@ -26,7 +27,7 @@ func Snapshot(s reconcile.Status) statuspage.Snapshot {
 			Since: b.Since, Expiry: b.Expiry, Offences: b.Offences, Applied: !s.Pending[b.Prefix],
 		})
 	}
-	conv := func(rs []reconcile.Recent) []statuspage.Event {
+	conv := func(rs []blocks.Recent) []statuspage.Event {
 		var evs []statuspage.Event
 		for _, r := range rs {
 			ev := statuspage.Event{Time: r.Time, Action: r.Action, Result: r.Result, Detail: r.Detail}

@@ -1,12 +1,12 @@
-// Package reconcile is the responder's engine: it turns alerts and an
-// operator's requests into owned blocks (policy first, state saved before any
-// firewall call), and keeps firewalld equal to them. Desired state (the
-// unexpired blocks of the block store) is compared with firewalld's at start,
-// on a timer and whenever firewalld reloads or restarts; a block is lifted
-// when it expires, also when it expired while the responder was down; while
-// firewalld is away the desired state is kept and retried with backoff.
+// Package reconcile drives the firewall backend: it takes the Work the
+// ledger (internal/blocks) hands over, makes the backend's calls, and hands
+// the backend's per-prefix results back. The desired state (the ledger's
+// active blocks) is compared with the firewall's at start, on a timer and
+// whenever the backend reports a reload or a restart; blocks are expired
+// when due, also those that expired while the responder was down; while the
+// backend fails the desired state is kept and retried with backoff.
 //
-// One goroutine makes every firewall call, so calls never overlap and a
+// One goroutine makes every backend call, so calls never overlap and a
 // burst of notifications is applied in few calls: what arrives while a call
 // runs waits for the next one.
 package reconcile

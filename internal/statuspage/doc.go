@@ -1,6 +1,6 @@
 // Package statuspage is the responder's status page for an operator during
 // an attack: the active blocks (prefix, origin where known, since, expiry,
-// offences), the recent actions and refusals, and firewalld's state.
+// offences), the recent actions and refusals, and the firewall backend's state.
 //
 // The page is one self-contained HTML document (no external scripts, styles
 // or fonts: a responder usually has no Internet access) that renders a

@@ -21,7 +21,7 @@ type Block struct {
 	Since    time.Time `json:"since"`
 	Expiry   time.Time `json:"expiry"`
 	Offences int       `json:"offences"`
-	// Applied is false while the block is desired but not (yet) in firewalld.
+	// Applied is false while the block is desired but not (yet) in the firewall.
 	Applied bool `json:"applied"`
 }
 
@@ -35,25 +35,28 @@ type Event struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Firewalld is the responder's view of firewalld.
-type Firewalld struct {
+// Backend is the responder's view of its firewall backend.
+type Backend struct {
+	// Name is the backend ("firewalld"), Mode its variant ("ipset").
+	Name string `json:"name"`
+	Mode string `json:"mode,omitempty"`
+	// Where says where the entries live ("zone drop, ipsets ...").
+	Where         string    `json:"where,omitempty"`
 	Up            bool      `json:"up"`
-	Mode          string    `json:"mode,omitempty"`
-	Zone          string    `json:"zone,omitempty"`
 	LastReconcile time.Time `json:"last_reconcile,omitempty"`
 	Detail        string    `json:"detail,omitempty"`
 }
 
 // Snapshot is everything the page shows, taken at one moment.
 type Snapshot struct {
-	Now       time.Time `json:"now"`
-	Host      string    `json:"host,omitempty"`
-	Paused    bool      `json:"paused"`
-	DryRun    bool      `json:"dry_run"`
-	Firewalld Firewalld `json:"firewalld"`
-	Blocks    []Block   `json:"blocks"`
-	Actions   []Event   `json:"actions"`
-	Refusals  []Event   `json:"refusals"`
+	Now      time.Time `json:"now"`
+	Host     string    `json:"host,omitempty"`
+	Paused   bool      `json:"paused"`
+	DryRun   bool      `json:"dry_run"`
+	Backend  Backend   `json:"backend"`
+	Blocks   []Block   `json:"blocks"`
+	Actions  []Event   `json:"actions"`
+	Refusals []Event   `json:"refusals"`
 }
 
 // Source gives the page its data. The responder implements it; Snapshot is

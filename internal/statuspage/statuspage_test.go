@@ -16,9 +16,9 @@ import (
 func testSnapshot() Snapshot {
 	t0 := time.Date(2026, 11, 26, 23, 0, 0, 0, time.UTC)
 	return Snapshot{
-		Now:       t0,
-		Host:      "victim1",
-		Firewalld: Firewalld{Up: true, Mode: "ipset", Zone: "drop", LastReconcile: t0.Add(-5 * time.Second)},
+		Now:     t0,
+		Host:    "victim1",
+		Backend: Backend{Name: "firewalld", Mode: "ipset", Where: "zone drop", Up: true, LastReconcile: t0.Add(-5 * time.Second)},
 		Blocks: []Block{{
 			Prefix: "198.51.100.32/27", Family: "ipv4", Origin: "AS64500 Example, ZZ",
 			Since: t0.Add(-time.Minute), Expiry: t0.Add(9 * time.Minute), Offences: 1, Applied: true,

@@ -14,26 +14,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/synguard/synguard/internal/blocks"
 	"github.com/synguard/synguard/internal/policy"
 )
-
-// Result is the responder's answer to one notification's alerts.
-type Result struct {
-	// Blocked counts new blocks (or, in dry-run, blocks it would make).
-	Blocked int `json:"blocked"`
-	// Lifted counts blocks lifted or shortened on resolve.
-	Lifted int `json:"lifted"`
-	// Duplicates counts alerts that changed nothing.
-	Duplicates int `json:"duplicates"`
-	// Refused counts refused alerts by reason.
-	Refused map[policy.Reason]int `json:"refused,omitempty"`
-}
 
 // Responder applies the alerts of a valid notification. An error means the
 // state could not be saved: the notification is answered 5xx so that
 // Alertmanager sends it again.
 type Responder interface {
-	HandleAlerts(ctx context.Context, alerts []policy.Alert) (Result, error)
+	HandleAlerts(ctx context.Context, alerts []policy.Alert) (blocks.Result, error)
 	// CountRefused counts n refusals that never reached HandleAlerts.
 	CountRefused(reason policy.Reason, n int)
 }
@@ -149,6 +138,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"blocked", res.Blocked, "lifted", res.Lifted, "duplicates", res.Duplicates)
 	h.reply(w, http.StatusOK, struct {
 		Status string `json:"status"`
-		Result
+		blocks.Result
 	}{"ok", res})
 }

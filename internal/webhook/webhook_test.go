@@ -14,20 +14,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/synguard/synguard/internal/blocks"
 	"github.com/synguard/synguard/internal/policy"
 )
 
 // fakeResponder is a function-field fake of Responder.
 type fakeResponder struct {
-	HandleAlertsFn func(ctx context.Context, alerts []policy.Alert) (Result, error)
+	HandleAlertsFn func(ctx context.Context, alerts []policy.Alert) (blocks.Result, error)
 	refused        map[policy.Reason]int
 	calls          int
 }
 
-func (f *fakeResponder) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Result, error) {
+func (f *fakeResponder) HandleAlerts(ctx context.Context, alerts []policy.Alert) (blocks.Result, error) {
 	f.calls++
 	if f.HandleAlertsFn == nil {
-		return Result{Blocked: len(alerts)}, nil
+		return blocks.Result{Blocked: len(alerts)}, nil
 	}
 	return f.HandleAlertsFn(ctx, alerts)
 }
@@ -142,8 +143,8 @@ func TestHandler(t *testing.T) {
 	if resp, _ := post(t, h, truncated, "s3cret"); resp.StatusCode != 200 {
 		t.Fatalf("truncated: %d", resp.StatusCode)
 	}
-	f.HandleAlertsFn = func(context.Context, []policy.Alert) (Result, error) {
-		return Result{}, errors.New("save state: disk full")
+	f.HandleAlertsFn = func(context.Context, []policy.Alert) (blocks.Result, error) {
+		return blocks.Result{}, errors.New("save state: disk full")
 	}
 	if resp, body := post(t, h, firing, "s3cret"); resp.StatusCode != 500 || !strings.Contains(body, "disk full") {
 		t.Fatalf("state error must be 5xx so Alertmanager retries: %d %s", resp.StatusCode, body)

@@ -1,4 +1,4 @@
-package reconcile
+package blocks
 
 import (
 	"net/netip"
@@ -8,7 +8,7 @@ import (
 	"github.com/synguard/synguard/internal/policy"
 )
 
-// Event kinds in Recent.
+// Kinds of Recent.
 const (
 	KindAction  = "action"
 	KindRefusal = "refusal"
@@ -59,41 +59,52 @@ func last(l []Recent, n int) []Recent {
 	return out
 }
 
-// Status is a read-only snapshot of the engine for the operator API and
-// the status page. It never waits on firewalld.
+// Backend is the driver's view of the firewall backend, for the status.
+type Backend struct {
+	// Name and Mode name the backend ("firewalld", "ipset"); Where says
+	// where its entries live.
+	Name, Mode, Where string
+	// Up: the backend answered the last call.
+	Up bool
+	// Detail is the last error while it is not up.
+	Detail string
+	// LastReconcile is when the firewall last matched the desired state.
+	LastReconcile time.Time
+	// Syncing: a full reconcile is due or running, so no block is known to
+	// be in place until it ends.
+	Syncing bool
+}
+
+// Status is a read-only snapshot for the operator API and the status page.
+// It never waits on the firewall.
 type Status struct {
 	Now            time.Time
 	Host           string
 	Paused, DryRun bool
-	Mode, Zone     string
-	FirewalldUp    bool
-	// FirewalldDetail is the last error while firewalld is not up.
-	FirewalldDetail string
-	LastReconcile   time.Time
+	Backend        Backend
 	// Blocks are the active blocks, sorted by prefix; Pending says which of
-	// them are not yet confirmed in firewalld.
+	// them are not yet confirmed by the firewall.
 	Blocks   []blockstore.Block
 	Pending  map[netip.Prefix]bool
 	Actions  []Recent
 	Refusals []Recent
 }
 
-// Status returns a snapshot of the engine.
-func (e *Engine) Status() Status {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// Status returns a snapshot of the blocks; its Backend part is the
+// driver's to fill (reconcile.Driver.Status).
+func (l *Ledger) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	s := Status{
-		Now: e.now(), Host: e.pol.Host, Paused: e.store.Paused(), DryRun: e.pol.DryRun,
-		Mode: e.opts.Mode, Zone: e.opts.Zone,
-		FirewalldUp: e.fwUp, FirewalldDetail: e.fwDetail, LastReconcile: e.lastSync,
+		Now: l.now(), Host: l.pol.Host, Paused: l.store.Paused(), DryRun: l.pol.DryRun,
 		Pending:  map[netip.Prefix]bool{},
-		Actions:  last(e.recent.actions, e.recent.n),
-		Refusals: last(e.recent.refusals, e.recent.n),
+		Actions:  last(l.recent.actions, l.recent.n),
+		Refusals: last(l.recent.refusals, l.recent.n),
 	}
-	for _, b := range e.store.Blocks() {
+	for _, b := range l.store.Blocks() {
 		if b.Active {
 			s.Blocks = append(s.Blocks, b)
-			if _, ok := e.pendAdd[b.Prefix]; ok || e.needSync {
+			if !b.Applied {
 				s.Pending[b.Prefix] = true
 			}
 		}
@@ -102,8 +113,8 @@ func (e *Engine) Status() Status {
 }
 
 // Blocks returns every record of the store (lifted ones too), sorted.
-func (e *Engine) Blocks() []blockstore.Block {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.store.Blocks()
+func (l *Ledger) Blocks() []blockstore.Block {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.store.Blocks()
 }

@@ -1,0 +1,13 @@
+// Package blocks is the responder's core: it decides and stores. Alerts and
+// an operator's requests pass policy.Admit; what is admitted becomes a
+// record in the block store, saved before any firewall call (or undone
+// whole when the save fails), with one counter and one audit line per
+// action. Expiry lifts what is due. What the firewall must do is handed to
+// the driver (internal/reconcile) as Work, and the driver hands back the
+// backend's per-prefix Results, which Confirm folds into the records: a
+// record is only ever changed against its current state, so a lift that
+// lands while the firewall is busy is never lost.
+//
+// A new admit rule goes in internal/policy (Admit), not here; a new backend
+// in a package of its own behind internal/firewall.
+package blocks

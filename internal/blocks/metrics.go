@@ -1,0 +1,101 @@
+package blocks
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synguard/synguard/internal/blockstore"
+	"github.com/synguard/synguard/internal/policy"
+	"github.com/synguard/synguard/internal/prefix"
+)
+
+// Actions and their results: label values of
+// synguard_responder_actions_total.
+const (
+	ActionBlock   = "block"   // a new block, from an alert or an operator
+	ActionUnblock = "unblock" // an operator's lift
+	ActionExpire  = "expire"  // a block reached its expiry
+	ActionResolve = "resolve" // a resolved alert (lifts only where configured)
+	ActionPurge   = "purge"   // every owned block removed (uninstall, emergency)
+	ActionPause   = "pause"   // the operator's pause switch
+
+	ResultOK        = "ok"        // decided and saved; the firewall follows
+	ResultDuplicate = "duplicate" // already so: nothing changed
+	ResultDryRun    = "dry_run"   // would have been done
+	ResultIgnored   = "ignored"   // nothing to do (a resolve that lifts nothing)
+	ResultFailed    = "failed"    // the state could not be saved: nothing changed
+)
+
+type metrics struct {
+	active  *prometheus.GaugeVec
+	actions *prometheus.CounterVec
+	refused *prometheus.CounterVec
+	paused  prometheus.Gauge
+	max     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "synguard_responder_blocks_active",
+			Help: "Blocks the responder wants in the firewall now, by address family.",
+		}, []string{"family"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "synguard_responder_actions_total",
+			Help: "Block actions decided, by action (block, unblock, expire, resolve) and result (ok, duplicate, dry_run, ignored, failed).",
+		}, []string{"action", "result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "synguard_responder_refused_total",
+			Help: "Alerts, requests and notifications refused, by reason.",
+		}, []string{"reason"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "synguard_responder_paused",
+			Help: "Whether the operator paused the responder (1: alerts are acknowledged and change nothing).",
+		}),
+		max: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "synguard_responder_blocks_max",
+			Help: "The cap on active blocks (policy.max_active_blocks); new blocks beyond it are refused (cap_reached).",
+		}),
+	}
+	for _, f := range []string{prefix.FamilyIPv4, prefix.FamilyIPv6} {
+		m.active.WithLabelValues(f)
+	}
+	// Every pair the ledger can count, so that each shows at zero.
+	for a, rs := range map[string][]string{
+		ActionBlock:   {ResultOK, ResultDuplicate, ResultDryRun, ResultFailed},
+		ActionUnblock: {ResultOK, ResultDryRun, ResultFailed},
+		ActionExpire:  {ResultOK},
+		ActionResolve: {ResultOK, ResultIgnored, ResultDryRun},
+	} {
+		for _, r := range rs {
+			m.actions.WithLabelValues(a, r)
+		}
+	}
+	for _, r := range policy.Reasons {
+		m.refused.WithLabelValues(string(r))
+	}
+	reg.MustRegister(m.active, m.actions, m.refused, m.paused, m.max)
+	return m
+}
+
+var expiryDesc = prometheus.NewDesc("synguard_responder_block_expiry_timestamp_seconds",
+	"When each active block is lifted, by prefix: one series per active block, so at most policy.max_active_blocks.",
+	[]string{"family", "prefix"}, nil)
+
+// expiryCollector publishes each active block's expiry at scrape time, so a
+// lifted block leaves no stale series.
+type expiryCollector struct{ l *Ledger }
+
+// Describe implements prometheus.Collector.
+func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- expiryDesc }
+
+// Collect implements prometheus.Collector.
+func (c expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	c.l.store.Each(func(b blockstore.Block) {
+		if b.Active {
+			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue,
+				float64(b.Expiry.UnixNano())/1e9, b.Family(), b.Prefix.String())
+		}
+	})
+}

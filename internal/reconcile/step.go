@@ -1,0 +1,130 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/synguard/synguard/internal/blocks"
+	"github.com/synguard/synguard/internal/firewall"
+)
+
+// step makes one round of backend calls for what is due: a Prepare when the
+// backend needs one, then either a full Sync or the ledger's queued adds and
+// removals.
+func (d *Driver) step(ctx context.Context) {
+	d.mu.Lock()
+	seq := d.reqSeq
+	prepare, sync := d.needPrepare, d.needSync
+	d.needPrepare, d.needSync = false, false
+	d.mu.Unlock()
+
+	if err := d.Ledger.Expire(d.now()); err != nil {
+		// Retried next step; until then the firewall keeps blocking.
+		d.logger.Error("save state after expiry; retrying", "err", err)
+	}
+	work := d.Ledger.Take()
+	var err error
+	op := ""
+	resync := false
+	repairs := 0
+	if prepare {
+		op = opPrepare
+		if err = d.fw.Prepare(ctx, d.Ledger.Held()); err == nil {
+			sync = true
+		}
+	}
+	switch {
+	case err != nil:
+	case sync:
+		op = opSync
+		desired, owned := d.Ledger.Desired()
+		var res firewall.SyncResult
+		if res, err = d.fw.Sync(ctx, desired, owned); err == nil {
+			d.countRefused(opSync, res.Results)
+			d.Ledger.Confirm(res.Results)
+			// What the sync changed beyond the queued work was lost or
+			// left behind: a repair.
+			repairs = max(0, res.Added-len(work.Add)) + max(0, res.Removed-len(work.Remove))
+		}
+	default:
+		var rs []firewall.Result
+		if len(work.Add) > 0 {
+			op = opAdd
+			if rs, err = d.fw.Add(ctx, work.Add); err == nil {
+				d.countRefused(opAdd, rs)
+				d.Ledger.Confirm(rs)
+				work.Add = nil
+			}
+		}
+		if err == nil && len(work.Remove) > 0 {
+			op = opRemove
+			if rs, err = d.fw.Remove(ctx, work.Remove); err == nil {
+				d.countRefused(opRemove, rs)
+				resync = d.Ledger.Confirm(rs)
+				work.Remove = nil
+			}
+		}
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if op == "" {
+		d.finishLocked(seq, nil)
+		return
+	}
+	if err != nil {
+		d.failLocked(seq, op, err, work, prepare && op == opPrepare)
+		return
+	}
+	if !d.up {
+		d.logger.Info("firewall backend answers; blocks are in place", "backend", d.desc.String(), "op", op)
+	}
+	d.setUpLocked(true, "")
+	d.backoff, d.retryAt = 0, time.Time{}
+	if sync {
+		if repairs > 0 {
+			d.m.repairs.Add(float64(repairs))
+			d.logger.Info("reconcile repaired the firewall", "backend", d.desc.String(), "repairs", repairs)
+		}
+		d.lastSync = d.now()
+		d.m.lastSync.Set(float64(d.lastSync.UnixNano()) / 1e9)
+	}
+	if resync && !d.needSync {
+		// A removed prefix may have carried narrower active blocks (a set
+		// keeping a minimal cover): put them back.
+		d.needSync = true
+		d.wakeLocked()
+	}
+	d.finishLocked(seq, nil)
+}
+
+// failLocked keeps what was not done for the retry: the work goes back to
+// the ledger (a newer change of the same prefix wins), the firewall's state
+// is unknown so the retry compares it all, and the retry waits a backoff.
+func (d *Driver) failLocked(seq uint64, op string, err error, work blocks.Work, prepareFailed bool) {
+	d.m.errors.WithLabelValues(op).Inc()
+	d.Ledger.Requeue(work)
+	d.needPrepare = d.needPrepare || prepareFailed || errors.Is(err, firewall.ErrNotPrepared)
+	d.needSync = true
+	d.backoff = min(max(2*d.backoff, d.opts.MinBackoff), d.opts.MaxBackoff)
+	d.retryAt = d.now().Add(d.backoff)
+	d.setUpLocked(false, err.Error())
+	d.logger.Error("firewall backend call failed; desired state kept, retrying", "backend", d.desc.String(), "op", op, "retry_in", d.backoff, "err", err)
+	d.finishLocked(seq, err)
+}
+
+func (d *Driver) countRefused(op string, rs []firewall.Result) {
+	if n := len(firewall.Failed(rs)); n > 0 {
+		d.m.refused.WithLabelValues(op).Add(float64(n))
+	}
+}
+
+func (d *Driver) finishLocked(seq uint64, err error) {
+	d.lastErr = err
+	if seq > d.doneSeq {
+		d.doneSeq = seq
+	}
+	close(d.done)
+	d.done = make(chan struct{})
+}
