@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/synguard/synguard/internal/prefix"
 )
 
 // Entry is one prefix synguard wants dropped.
@@ -215,4 +217,23 @@ func Failed(rs []Result) []Result {
 		}
 	}
 	return out
+}
+
+// Why a prefix is refused before any backend sees it.
+var (
+	ErrInvalidPrefix = errors.New("not a valid prefix")
+	ErrWholeFamily   = errors.New("would block a whole address family")
+)
+
+// Check returns p canonical (internal/prefix), or why no backend blocks
+// it: every backend refuses such a prefix as a Refused result of its own.
+func Check(p netip.Prefix) (netip.Prefix, error) {
+	cp := prefix.Canonical(p)
+	switch {
+	case !cp.IsValid():
+		return cp, fmt.Errorf("%v: %w", p, ErrInvalidPrefix)
+	case cp.Bits() == 0:
+		return cp, fmt.Errorf("%v: %w", cp, ErrWholeFamily)
+	}
+	return cp, nil
 }

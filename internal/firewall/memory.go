@@ -74,7 +74,10 @@ func (m *Memory) Prepare(ctx context.Context, held []netip.Prefix) error {
 }
 
 func (m *Memory) addLocked(e Entry) Result {
-	p := prefix.Canonical(e.Prefix)
+	p, err := Check(e.Prefix)
+	if err != nil {
+		return Result{Prefix: p, Outcome: Refused, Err: err}
+	}
 	if err, ok := m.refuse[p]; ok {
 		return Result{Prefix: p, Outcome: Refused, Err: err}
 	}
@@ -86,7 +89,10 @@ func (m *Memory) addLocked(e Entry) Result {
 }
 
 func (m *Memory) removeLocked(p netip.Prefix) Result {
-	p = prefix.Canonical(p)
+	p, err := Check(p)
+	if err != nil {
+		return Result{Prefix: p, Outcome: Refused, Err: err}
+	}
 	if err, ok := m.refuse[p]; ok {
 		return Result{Prefix: p, Outcome: Refused, Err: err}
 	}
@@ -276,13 +282,20 @@ func (m *Memory) dropOwnLocked() {
 }
 
 // SetDown makes every call fail with err (nil: answer again), as an
-// unreachable firewall does; a non-nil err also sends a Stopped event.
+// unreachable firewall does. Going down sends a Stopped event; coming back
+// is a restart (entries gone, Restarted sent), as a firewall service that
+// stopped starts empty.
 func (m *Memory) SetDown(err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	was := m.down
 	m.down = err
-	if err != nil {
+	switch {
+	case err != nil && was == nil:
 		m.emitLocked(Stopped, err.Error())
+	case err == nil && was != nil:
+		m.dropOwnLocked()
+		m.emitLocked(Restarted, "memory back up")
 	}
 }
 

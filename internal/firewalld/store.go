@@ -16,13 +16,18 @@ import (
 // ipset's entries, in the runtime or the permanent config. Its add and
 // remove treat firewalld's idempotency answers as success.
 type store struct {
-	desc    string // for logs and errors: "runtime zone drop"
-	family  string // "" for a zone (both families), else prefix.FamilyIPv4/6
-	nested  bool   // an ipset: firewalld refuses overlapping entries
-	list    func(context.Context) ([]string, error)
-	add     func(context.Context, string) error
-	remove  func(context.Context, string) error
-	replace func(context.Context, []string) error // ipsets only
+	desc   string // for logs and errors: "runtime zone drop"
+	family string // "" for a zone (both families), else prefix.FamilyIPv4/6
+	nested bool   // an ipset: firewalld refuses overlapping entries
+	// alreadyCode is the answer to an add of what someone else put there
+	// first, reported in change.already (the runtime zone's
+	// ZONE_ALREADY_SET: an operator's own source). Other stores treat their
+	// idempotency answers as success.
+	alreadyCode string
+	list        func(context.Context) ([]string, error)
+	add         func(context.Context, string) error
+	remove      func(context.Context, string) error
+	replace     func(context.Context, []string) error // ipsets only
 }
 
 // idempotent maps the given codes to success.
@@ -38,14 +43,14 @@ func idempotent(err error, codes ...string) error {
 func (c *Client) zoneRuntime() *store {
 	zone := c.cfg.Zone
 	return &store{
-		desc: "runtime zone " + zone,
+		desc: "runtime zone " + zone, alreadyCode: CodeZoneAlreadySet,
 		list: func(ctx context.Context) (out []string, err error) {
 			err = c.call(ctx, ObjectPath, InterfaceZone+".getSources", []any{&out}, zone)
 			return out, err
 		},
 		add: func(ctx context.Context, s string) error {
 			var z string
-			return idempotent(c.call(ctx, ObjectPath, InterfaceZone+".addSource", []any{&z}, zone, s), CodeZoneAlreadySet)
+			return c.call(ctx, ObjectPath, InterfaceZone+".addSource", []any{&z}, zone, s)
 		},
 		remove: func(ctx context.Context, s string) error {
 			var z string
@@ -133,7 +138,7 @@ func (c *Client) stores(ctx context.Context) ([]*store, error) {
 				return nil, err
 			}
 			if p == "" {
-				return nil, &Error{Op: "find ipset", Code: CodeInvalidIPSet, Message: fmt.Sprintf("permanent ipset %s does not exist: run Setup", c.setName(fam))}
+				return nil, &Error{Op: "find ipset", Code: CodeInvalidIPSet, Message: fmt.Sprintf("permanent ipset %s does not exist: Prepare makes it", c.setName(fam))}
 			}
 			sts = append(sts, c.ipsetPermanent(fam, p))
 		}
@@ -225,10 +230,41 @@ func collapse(ps []netip.Prefix) []netip.Prefix {
 	return out
 }
 
-// converge makes the store hold exactly target among its prefixes, keeping
-// the entries it cannot parse. Removals go first so that additions never
-// overlap a leaving entry. A large change to an ipset is one replace.
-func (st *store) converge(ctx context.Context, ct contents, target []netip.Prefix) (added, removed int, err error) {
+// change is what converge did to one store.
+type change struct {
+	added, removed int
+	// refused are the prefixes whose add or remove firewalld refused, with
+	// its answer; the store's other changes went through.
+	refused map[netip.Prefix]error
+	// already are the adds firewalld answered with the store's alreadyCode:
+	// someone else put the prefix there first.
+	already map[netip.Prefix]bool
+}
+
+// wholeCall reports whether err is about firewalld as a whole (it did not
+// answer, the zone or set is gone, a local failure) rather than about the
+// one prefix of the call: only those fail a Backend call.
+func wholeCall(err error) bool {
+	if IsUnavailable(err) {
+		return true
+	}
+	switch code := Code(err); code {
+	case "", CodeInvalidZone, CodeInvalidIPSet, CodeNotRunning:
+		return true
+	default:
+		// A D-Bus error name (AccessDenied, say) rather than firewalld's code.
+		return strings.Contains(code, ".")
+	}
+}
+
+// converge makes the store hold target among its prefixes, keeping the
+// entries it cannot parse. Removals go first so that additions never
+// overlap a leaving entry. A large change to an ipset is one replace; if
+// firewalld refuses it for an entry's sake, single calls find which. A
+// refused prefix is recorded and the others go on; only a wholeCall error
+// stops it.
+func (st *store) converge(ctx context.Context, ct contents, target []netip.Prefix) (change, error) {
+	ch := change{refused: map[netip.Prefix]error{}, already: map[netip.Prefix]bool{}}
 	want := make(map[netip.Prefix]struct{}, len(target))
 	var adds []netip.Prefix
 	for _, p := range target {
@@ -237,40 +273,58 @@ func (st *store) converge(ctx context.Context, ct contents, target []netip.Prefi
 			adds = append(adds, p)
 		}
 	}
-	var dels []string
-	for p, s := range ct.prefixes {
+	var dels []netip.Prefix
+	for p := range ct.prefixes {
 		if _, ok := want[p]; !ok {
-			dels = append(dels, s)
+			dels = append(dels, p)
 		}
 	}
 	if len(adds) == 0 && len(dels) == 0 {
-		return 0, 0, nil
+		return ch, nil
 	}
+	slices.SortFunc(adds, comparePrefix)
+	slices.SortFunc(dels, comparePrefix)
 	if st.replace != nil && len(adds)+len(dels) > bulkThreshold {
 		es := make([]string, 0, len(target)+len(ct.other))
 		es = append(es, ct.other...)
 		for _, p := range target {
 			es = append(es, p.String())
 		}
-		if err := st.replace(ctx, es); err != nil {
-			return 0, 0, fmt.Errorf("set %d entries of %s: %w", len(es), st.desc, err)
+		err := st.replace(ctx, es)
+		if err == nil {
+			ch.added, ch.removed = len(adds), len(dels)
+			return ch, nil
 		}
-		return len(adds), len(dels), nil
+		if wholeCall(err) {
+			return ch, fmt.Errorf("set %d entries of %s: %w", len(es), st.desc, err)
+		}
+		// One entry spoiled the batch: find it by single calls.
 	}
-	slices.Sort(dels)
-	for _, s := range dels {
-		if err := st.remove(ctx, s); err != nil {
-			return added, removed, fmt.Errorf("remove %s from %s: %w", s, st.desc, err)
+	for _, p := range dels {
+		if err := st.remove(ctx, ct.prefixes[p]); err != nil {
+			if wholeCall(err) {
+				return ch, fmt.Errorf("remove %s from %s: %w", p, st.desc, err)
+			}
+			ch.refused[p] = err
+			continue
 		}
-		removed++
+		ch.removed++
 	}
 	for _, p := range adds {
 		if err := st.add(ctx, p.String()); err != nil {
-			return added, removed, fmt.Errorf("add %s to %s: %w", p, st.desc, err)
+			switch {
+			case st.alreadyCode != "" && IsCode(err, st.alreadyCode):
+				ch.already[p] = true
+			case wholeCall(err):
+				return ch, fmt.Errorf("add %s to %s: %w", p, st.desc, err)
+			default:
+				ch.refused[p] = err
+			}
+			continue
 		}
-		added++
+		ch.added++
 	}
-	return added, removed, nil
+	return ch, nil
 }
 
 // current returns the prefixes of ct as a slice.

@@ -6,43 +6,13 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/synguard/synguard/internal/firewall"
 )
 
-// EventKind says what happened to firewalld.
-type EventKind int
-
-const (
-	// EventReloaded: firewalld reloaded (--reload or --complete-reload) and
-	// dropped every runtime source and ipset entry.
-	EventReloaded EventKind = iota + 1
-	// EventStarted: firewalld took its bus name (a start or restart); its
-	// runtime is the permanent config. Call AfterRestart, then Sync.
-	EventStarted
-	// EventStopped: firewalld left the bus (a stop or a crash).
-	EventStopped
-)
-
-// String names the kind for logs.
-func (k EventKind) String() string {
-	switch k {
-	case EventReloaded:
-		return "reloaded"
-	case EventStarted:
-		return "started"
-	case EventStopped:
-		return "stopped"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
-
-// Event is a change of firewalld that drops runtime state.
-type Event struct {
-	Kind EventKind
-	// Owner is firewalld's unique bus name after the event ("" when stopped).
-	Owner string
-	// Time is when the signal arrived.
-	Time time.Time
-}
+// resubscribeDelay is how long Watch waits before subscribing again after
+// its subscription failed or ended.
+const resubscribeDelay = time.Second
 
 // matches are the only signals Watch asks the bus for: the Reloaded signal
 // and firewalld's NameOwnerChanged. Asking for no more matters: a reload
@@ -66,88 +36,137 @@ func matches() [][]dbus.MatchOption {
 	}
 }
 
-// Watch reports firewalld's reloads, starts and stops until ctx ends, when
-// the channel is closed. Events are queued in order, never dropped; a run
-// of the same kind is folded into one, since each asks for the same full
-// reconcile.
-func (c *Client) Watch(ctx context.Context) (<-chan Event, error) {
+// Watch implements firewall.Backend: it reports firewalld's reloads
+// (Reloaded), stops and crashes (Stopped) and starts (Restarted) until ctx
+// ends, and returns ctx's error. A new firewalld is prepared before its
+// Restarted event is sent: its sets and bindings checked, and in zone mode
+// the reload that clears a crashed instance's stale kernel rules. A change
+// call that meets a new firewalld before its signal does the same and
+// sends the event from there, once. When the subscription breaks, Watch
+// subscribes again and sends a Reloaded event, since signals may have been
+// missed meanwhile.
+//
+// notify is called in order from Watch's goroutine and must not block for
+// long; it may call the Client.
+func (c *Client) Watch(ctx context.Context, notify func(firewall.Event)) error {
+	c.watchMu.Lock()
+	id := c.nextW
+	c.nextW++
+	c.watchers[id] = notify
+	c.watchMu.Unlock()
+	defer func() {
+		c.watchMu.Lock()
+		delete(c.watchers, id)
+		c.watchMu.Unlock()
+	}()
+	for first, failing := true, false; ; first = false {
+		subscribed, err := c.watchOnce(ctx, notify, !first)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// A bus that stays away is logged once, not every second.
+		if subscribed || !failing {
+			c.logger.Error("watch firewalld signals; subscribing again", "err", err)
+		}
+		failing = !subscribed
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(resubscribeDelay):
+		}
+	}
+}
+
+// watchOnce subscribes and handles signals until ctx ends or the
+// subscription does, and says whether it subscribed. again says signals
+// may have been missed before it.
+func (c *Client) watchOnce(ctx context.Context, notify func(firewall.Event), again bool) (bool, error) {
 	ms := matches()
 	for i, m := range ms {
 		if err := c.conn.AddMatchSignalContext(ctx, m...); err != nil {
 			for _, done := range ms[:i] {
 				_ = c.conn.RemoveMatchSignal(done...)
 			}
-			return nil, fmt.Errorf("watch firewalld signals: %w", err)
+			return false, fmt.Errorf("subscribe to firewalld's signals: %w", err)
 		}
 	}
 	sigs := make(chan *dbus.Signal, 256)
 	c.conn.Signal(sigs)
-	out := make(chan Event)
-	go func() {
-		defer close(out)
-		defer func() {
-			c.conn.RemoveSignal(sigs)
-			for _, m := range ms {
-				_ = c.conn.RemoveMatchSignal(m...)
-			}
-		}()
-		var queue []Event
-		for {
-			var send chan Event
-			var next Event
-			if len(queue) > 0 {
-				send, next = out, queue[0]
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case s, ok := <-sigs:
-				if !ok {
-					return
-				}
-				ev, ok := toEvent(s)
-				if !ok {
-					continue
-				}
-				c.logger.Info("firewalld event", "event", ev.Kind, "owner", ev.Owner)
-				if n := len(queue); n > 0 && queue[n-1].Kind == ev.Kind {
-					queue[n-1] = ev
-				} else {
-					queue = append(queue, ev)
-				}
-			case send <- next:
-				queue = queue[1:]
-			}
+	defer func() {
+		c.conn.RemoveSignal(sigs)
+		for _, m := range ms {
+			_ = c.conn.RemoveMatchSignal(m...)
 		}
 	}()
-	return out, nil
+	if again {
+		c.logger.Info("subscribed to firewalld's signals again; comparing everything, as after a reload")
+		notify(firewall.Event{Kind: firewall.Reloaded, Time: time.Now(), Detail: "signals resubscribed: some may have been missed"})
+		c.newOwner(ctx, notify, "")
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return true, nil
+		case s, ok := <-sigs:
+			if !ok {
+				return true, fmt.Errorf("the bus connection closed the signal channel")
+			}
+			c.handle(ctx, s, notify)
+		}
+	}
 }
 
-// toEvent classifies a signal, ignoring every other signal on the conn.
-func toEvent(s *dbus.Signal) (Event, bool) {
+// handle turns one signal into events.
+func (c *Client) handle(ctx context.Context, s *dbus.Signal, notify func(firewall.Event)) {
 	now := time.Now()
 	switch s.Name {
 	case Interface + "." + SignalReloaded:
 		if s.Path != ObjectPath {
-			return Event{}, false
+			return
 		}
-		return Event{Kind: EventReloaded, Owner: s.Sender, Time: now}, true
+		c.logger.Info("firewalld event", "event", firewall.Reloaded, "detail", "Reloaded signal")
+		notify(firewall.Event{Kind: firewall.Reloaded, Time: now, Detail: "Reloaded signal"})
 	case dbusName + "." + dbusNameOwnerChanged:
-		var name, old, cur string
 		if len(s.Body) != 3 {
-			return Event{}, false
+			return
 		}
-		name, _ = s.Body[0].(string)
-		old, _ = s.Body[1].(string)
-		cur, _ = s.Body[2].(string)
+		name, _ := s.Body[0].(string)
+		cur, _ := s.Body[2].(string)
 		if name != BusName {
-			return Event{}, false
+			return
 		}
 		if cur == "" {
-			return Event{Kind: EventStopped, Time: now}, true
+			c.logger.Info("firewalld event", "event", firewall.Stopped, "detail", "left the bus")
+			notify(firewall.Event{Kind: firewall.Stopped, Time: now, Detail: "NameOwnerChanged: firewalld left the bus"})
+			return
 		}
-		_ = old // a direct hand-over from one owner to another is a start too
-		return Event{Kind: EventStarted, Owner: cur, Time: now}, true
+		// A direct hand-over from one owner to another is a start too.
+		c.newOwner(ctx, notify, cur)
 	}
-	return Event{}, false
+}
+
+// newOwner prepares a firewalld that took the bus name (cur; "" when not
+// known) unless a call already did, which then sent Restarted itself. A
+// failure is sent as Restarted all the same: the caller's next call meets
+// the new owner and prepares it again, or fails.
+func (c *Client) newOwner(ctx context.Context, notify func(firewall.Event), cur string) {
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	c.lock()
+	prepared := c.owner != ""
+	err := error(nil)
+	if prepared {
+		err = c.currentLocked(pctx)
+	}
+	// A success sends Restarted from unlock; the same owner (a call met
+	// it first and sent it) sends nothing.
+	c.unlock()
+	switch {
+	case cur == "":
+	case !prepared:
+		notify(firewall.Event{Kind: firewall.Restarted, Time: time.Now(), Detail: "new bus owner " + cur + " (not prepared yet)"})
+	case err != nil:
+		c.logger.Warn("prepare the restarted firewalld; the next call tries again", "owner", cur, "err", err)
+		notify(firewall.Event{Kind: firewall.Restarted, Time: time.Now(), Detail: fmt.Sprintf("new bus owner %s; preparing it failed: %v", cur, err)})
+	}
 }

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,6 +69,7 @@ type Fake struct {
 	ipsetPaths  map[string]dbus.ObjectPath
 	nextIPSet   int
 	fails       map[string]*failure
+	refused     map[string]string // source or entry -> code
 	delays      map[string]time.Duration
 	calls       map[string]int
 }
@@ -83,25 +81,22 @@ type Fake struct {
 func Start(t testing.TB) (*Fake, string) {
 	t.Helper()
 	addr := StartBus(t)
-	conn, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatalf("fake firewalld: connect to %s: %v", addr, err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
 	f := &Fake{
-		t: t, conn: conn, addr: addr, state: "RUNNING",
+		t: t, addr: addr, state: "RUNNING",
 		rtSources: map[string][]string{}, permSources: map[string][]string{},
 		rtIPSets: map[string]*ipset{}, permIPSets: map[string]*ipset{},
 		zonePaths: map[string]dbus.ObjectPath{}, ipsetPaths: map[string]dbus.ObjectPath{},
-		fails: map[string]*failure{}, delays: map[string]time.Duration{}, calls: map[string]int{},
+		fails: map[string]*failure{}, refused: map[string]string{}, delays: map[string]time.Duration{}, calls: map[string]int{},
 	}
 	for i, z := range stockZones {
 		f.permSources[z] = nil
 		f.zonePaths[z] = dbus.ObjectPath(fmt.Sprintf("%s/zone/%d", firewalld.ConfigPath, i))
 	}
-	if err := f.export(); err != nil {
-		t.Fatalf("fake firewalld: export: %v", err)
-	}
+	t.Cleanup(func() {
+		if c := f.bus(); c != nil {
+			_ = c.Close()
+		}
+	})
 	f.Start()
 	return f, addr
 }
@@ -109,7 +104,15 @@ func Start(t testing.TB) (*Fake, string) {
 // Addr returns the private bus's address.
 func (f *Fake) Addr() string { return f.addr }
 
-func (f *Fake) export() error {
+// bus is the connection of the running (or last) instance.
+func (f *Fake) bus() *dbus.Conn {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conn
+}
+
+// export exports every object on conn, a new instance's connection.
+func (f *Fake) export(conn *dbus.Conn) error {
 	type exp struct {
 		v     any
 		m     map[string]string
@@ -123,11 +126,16 @@ func (f *Fake) export() error {
 		{&ipsetIface{f}, map[string]string{"GetIPSets": "getIPSets", "QueryIPSet": "queryIPSet", "GetEntries": "getEntries", "SetEntries": "setEntries", "AddEntry": "addEntry", "RemoveEntry": "removeEntry"}, firewalld.ObjectPath, firewalld.InterfaceIPSet},
 		{&configIface{f}, map[string]string{"GetZoneNames": "getZoneNames", "GetZoneByName": "getZoneByName", "GetIPSetNames": "getIPSetNames", "GetIPSetByName": "getIPSetByName", "AddIPSet": "addIPSet"}, firewalld.ConfigPath, firewalld.InterfaceConfig},
 	}
+	f.mu.Lock()
 	for z, p := range f.zonePaths {
 		exps = append(exps, exp{&configZone{f, z}, configZoneMap, p, firewalld.InterfaceConfigZone})
 	}
+	for n, p := range f.ipsetPaths {
+		exps = append(exps, exp{&configIPSet{f, n}, configIPSetMap, p, firewalld.InterfaceConfigIPSet})
+	}
+	f.mu.Unlock()
 	for _, e := range exps {
-		if err := f.conn.ExportWithMap(e.v, e.m, e.path, e.iface); err != nil {
+		if err := conn.ExportWithMap(e.v, e.m, e.path, e.iface); err != nil {
 			return err
 		}
 	}
@@ -148,6 +156,21 @@ func (f *Fake) FailNext(method, code string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fails[method] = &failure{code: code, msg: "injected by firewalldtest", left: n}
+}
+
+// Refuse makes every add of the source or ipset entry s (as the client
+// writes it: canonical) answer firewalld's error with code, in the runtime
+// and the permanent config, setEntries included; an empty code accepts it
+// again. It stands in for what makes firewalld refuse one prefix and not
+// its neighbours.
+func (f *Fake) Refuse(s, code string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if code == "" {
+		delete(f.refused, s)
+		return
+	}
+	f.refused[s] = code
 }
 
 // ClearFailures removes every injected failure.
@@ -227,7 +250,20 @@ func (f *Fake) Start() {
 	f.loadPermanent()
 	f.up = true
 	f.mu.Unlock()
-	r, err := f.conn.RequestName(firewalld.BusName, dbus.NameFlagDoNotQueue)
+	// A connection of its own per instance, as a new firewalld process has:
+	// clients tell a restart by the new unique name.
+	conn, err := dbus.Connect(f.addr)
+	if err != nil {
+		f.t.Errorf("fake firewalld: connect to %s: %v", f.addr, err)
+		return
+	}
+	if err := f.export(conn); err != nil {
+		f.t.Errorf("fake firewalld: export: %v", err)
+	}
+	f.mu.Lock()
+	f.conn = conn
+	f.mu.Unlock()
+	r, err := conn.RequestName(firewalld.BusName, dbus.NameFlagDoNotQueue)
 	if err != nil || r != dbus.RequestNameReplyPrimaryOwner {
 		// Errorf, not Fatalf: tests restart the fake from other goroutines.
 		f.t.Errorf("fake firewalld: take %s: reply %v, %v", firewalld.BusName, r, err)
@@ -244,9 +280,12 @@ func (f *Fake) stopLocked() {
 }
 
 func (f *Fake) releaseName() {
-	if _, err := f.conn.ReleaseName(firewalld.BusName); err != nil {
+	conn := f.bus()
+	if _, err := conn.ReleaseName(firewalld.BusName); err != nil {
 		f.t.Errorf("fake firewalld: release %s: %v", firewalld.BusName, err)
 	}
+	// The process is gone: its unique name too.
+	_ = conn.Close()
 }
 
 func (f *Fake) loadPermanent() {
@@ -263,243 +302,9 @@ func (f *Fake) loadPermanent() {
 func (f *Fake) emitReloaded() {
 	// firewalld floods config.*Added signals around a reload: a client must
 	// not care. A few stand in for the ~700.
+	conn := f.bus()
 	for _, z := range []string{"block", "drop", "public"} {
-		_ = f.conn.Emit(firewalld.ConfigPath, firewalld.InterfaceConfig+".ZoneAdded", z)
+		_ = conn.Emit(firewalld.ConfigPath, firewalld.InterfaceConfig+".ZoneAdded", z)
 	}
-	_ = f.conn.Emit(firewalld.ObjectPath, firewalld.Interface+"."+firewalld.SignalReloaded)
-}
-
-// ---- inspection --------------------------------------------------------------
-
-// RuntimeSources returns the zone's runtime sources, sorted.
-func (f *Fake) RuntimeSources(zone string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return sorted(f.rtSources[zone])
-}
-
-// PermanentSources returns the zone's permanent sources, sorted.
-func (f *Fake) PermanentSources(zone string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return sorted(f.permSources[zone])
-}
-
-// RuntimeEntries returns the runtime ipset's entries, sorted, and whether
-// the set is loaded.
-func (f *Fake) RuntimeEntries(name string) ([]string, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, ok := f.rtIPSets[name]
-	if !ok {
-		return nil, false
-	}
-	return sorted(s.entries), true
-}
-
-// PermanentIPSet returns the permanent ipset's settings and entries, and
-// whether it exists.
-func (f *Fake) PermanentIPSet(name string) (IPSetSettings, []string, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, ok := f.permIPSets[name]
-	if !ok {
-		return IPSetSettings{}, nil, false
-	}
-	return s.clone().settings, sorted(s.entries), true
-}
-
-// AddRuntimeSource puts a source in the zone's runtime as another tool
-// would, without a signal (for tests that the client leaves it alone).
-func (f *Fake) AddRuntimeSource(zone, source string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.rtSources[zone] = append(f.rtSources[zone], source)
-}
-
-// AddPermanentSource puts a source in the zone's permanent config.
-func (f *Fake) AddPermanentSource(zone, source string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.permSources[zone] = append(f.permSources[zone], source)
-}
-
-// Blocked reports whether traffic from a is dropped: a runtime source of
-// the drop or block zone, an entry of an ipset bound to one, or a stale
-// rule a crash left behind.
-func (f *Fake) Blocked(a netip.Addr) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, p := range f.blockedLocked(true) {
-		if p.Contains(a.Unmap()) {
-			return true
-		}
-	}
-	for _, p := range f.stale {
-		if p.Contains(a.Unmap()) {
-			return true
-		}
-	}
-	return false
-}
-
-// Stale returns what a crash left dropping until the next reload.
-func (f *Fake) Stale() []netip.Prefix {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.stale)
-}
-
-// blockedLocked returns the ranges the drop zones block, through ipsets too
-// if withSets.
-func (f *Fake) blockedLocked(withSets bool) []netip.Prefix {
-	var out []netip.Prefix
-	for _, z := range dropZones {
-		for _, s := range f.rtSources[z] {
-			if name, ok := strings.CutPrefix(s, "ipset:"); ok {
-				if set := f.rtIPSets[name]; set != nil && withSets {
-					for _, e := range set.entries {
-						if p, ok := parseNet(e); ok {
-							out = append(out, p.Masked())
-						}
-					}
-				}
-				continue
-			}
-			if p, ok := parseNet(s); ok {
-				out = append(out, p.Masked())
-			}
-		}
-	}
-	return out
-}
-
-func sorted(ss []string) []string {
-	out := slices.Clone(ss)
-	sort.Strings(out)
-	return out
-}
-
-// parseNet parses an address or a network, host bits allowed (as Python's
-// ipaddress.ip_network(strict=False) does for firewalld).
-func parseNet(s string) (netip.Prefix, bool) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p, err == nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	return netip.PrefixFrom(a, a.BitLen()), true
-}
-
-// ---- call plumbing -------------------------------------------------------------
-
-func fwErr(code, format string, args ...any) *dbus.Error {
-	return dbus.NewError(firewalld.ExceptionName, []any{code + ": " + fmt.Sprintf(format, args...)})
-}
-
-// enter counts a call, applies its delay and injected failure, and locks.
-// The caller must unlock when it returns nil.
-func (f *Fake) enter(method string) *dbus.Error {
-	f.mu.Lock()
-	f.calls[method]++
-	d := f.delays[method]
-	var e *dbus.Error
-	if fl := f.fails[method]; fl != nil && fl.left != 0 {
-		if fl.left > 0 {
-			fl.left--
-		}
-		e = fwErr(fl.code, "%s", fl.msg)
-	}
-	f.mu.Unlock()
-	if d > 0 {
-		time.Sleep(d)
-	}
-	if e != nil {
-		return e
-	}
-	f.mu.Lock()
-	return nil
-}
-
-func (f *Fake) zoneExists(zone string) bool {
-	_, ok := f.zonePaths[zone]
-	return ok
-}
-
-// sourceZone returns the runtime zone holding source, if any.
-func (f *Fake) sourceZone(src string) string {
-	for z, ss := range f.rtSources {
-		if slices.Contains(ss, src) {
-			return z
-		}
-	}
-	return ""
-}
-
-func checkSource(f *Fake, src string, runtime bool) *dbus.Error {
-	if name, ok := strings.CutPrefix(src, "ipset:"); ok {
-		sets := f.permIPSets
-		if runtime {
-			sets = f.rtIPSets
-		}
-		if sets[name] == nil {
-			return fwErr(firewalld.CodeInvalidIPSet, "%s", name)
-		}
-		return nil
-	}
-	if _, ok := parseNet(src); !ok {
-		return fwErr(firewalld.CodeInvalidAddr, "%s", src)
-	}
-	return nil
-}
-
-// normaliseEntry is firewalld's normalize_ipset_entry: networks lose their
-// host bits, addresses stay as given.
-func normaliseEntry(e string) string {
-	if p, err := netip.ParsePrefix(e); err == nil {
-		return p.Masked().String()
-	}
-	return e
-}
-
-func checkEntry(s *ipset, e string) *dbus.Error {
-	p, ok := parseNet(e)
-	if !ok {
-		return fwErr(firewalld.CodeInvalidEntry, "invalid address '%s'", e)
-	}
-	if p.Addr().Is4() != (s.family() == "inet") {
-		return fwErr(firewalld.CodeInvalidEntry, "entry '%s' does not match family %s", e, s.family())
-	}
-	return nil
-}
-
-func overlap(entries []string) *dbus.Error {
-	ps := make([]netip.Prefix, 0, len(entries))
-	for _, e := range entries {
-		if p, ok := parseNet(e); ok {
-			ps = append(ps, p.Masked())
-		}
-	}
-	slices.SortFunc(ps, func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
-		}
-		return a.Bits() - b.Bits()
-	})
-	for i := 1; i < len(ps); i++ {
-		if ps[i-1].Overlaps(ps[i]) {
-			return fwErr(firewalld.CodeInvalidEntry, "Entry '%s' overlaps with existing entry '%s'", ps[i], ps[i-1])
-		}
-	}
-	return nil
-}
-
-func maxElem(s *ipset) int {
-	if n, err := strconv.Atoi(s.settings.Options["maxelem"]); err == nil && n > 0 {
-		return n
-	}
-	return 65536
+	_ = conn.Emit(firewalld.ObjectPath, firewalld.Interface+"."+firewalld.SignalReloaded)
 }
