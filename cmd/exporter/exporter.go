@@ -6,17 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
-	"github.com/prometheus/common/version"
+	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/synguard/synguard/internal/collector"
 	"github.com/synguard/synguard/internal/daemon"
 	"github.com/synguard/synguard/internal/exporterconfig"
 	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/probe"
-	"github.com/synguard/synguard/internal/reload"
 	"github.com/synguard/synguard/internal/synrecv"
 	"github.com/synguard/synguard/internal/tcpext"
 )
@@ -37,7 +37,6 @@ type Main struct {
 	Ready chan struct{}
 
 	flags struct {
-		*daemon.Flags
 		procPath      string
 		synRecvSource string
 	}
@@ -57,49 +56,40 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	return &Main{Stdout: stdout, Stderr: stderr}
 }
 
-// parseFlags parses args into m.flags with a kingpin application of its own
-// (no package-global flags), so tests can run Main repeatedly.
-func (m *Main) parseFlags(args []string) error {
-	app := daemon.NewApp("synguard-exporter",
-		"Publishes SYN_RECV sockets per source prefix and TcpExt SYN-flood counters as Prometheus metrics.",
-		programName, m.Stdout, m.Stderr)
+// Main runs the exporter until ctx is done and returns the exit code. The
+// start-up both binaries share is daemon.Run's; what is the exporter's own
+// is its flags, its config and start.
+func (m *Main) Main(ctx context.Context, args []string) int {
+	return daemon.Run(ctx, daemon.Spec[*exporterconfig.Config]{
+		Name:        "synguard-exporter",
+		ProgramName: programName,
+		Help:        "Publishes SYN_RECV sockets per source prefix and TcpExt SYN-flood counters as Prometheus metrics.",
+		What:        "exporter",
+		DefaultAddr: defaultAddr,
+		Title:       "synguard exporter",
+		Description: "SYN_RECV sockets per source prefix, TcpExt SYN-flood counters, service probes",
+		Flags:       m.addFlags,
+		Load:        exporterconfig.Load,
+		LogAttrs: func(*exporterconfig.Config) []any {
+			return []any{"syn_recv_source", m.flags.synRecvSource, "procfs", m.flags.procPath}
+		},
+		Start: m.start,
+	}, args, daemon.IO{Stdout: m.Stdout, Stderr: m.Stderr, Listener: m.Listener, Ready: m.Ready})
+}
+
+// addFlags adds the exporter's own flags beside daemon's shared ones.
+func (m *Main) addFlags(app *kingpin.Application) {
 	f := &m.flags
-	f.Flags = daemon.AddFlags(app, "exporter", defaultAddr)
 	app.Flag("path.procfs", "procfs mount point; /proc/net/* there shows the exporter's network namespace.").
 		Default("/proc").StringVar(&f.procPath)
 	app.Flag("collector.syn-recv.source", "Where SYN_RECV sockets are read: netlink (sock_diag, kernel-filtered) or procfs (/proc/net/tcp{,6}).").
 		Default("netlink").EnumVar(&f.synRecvSource, "netlink", "procfs")
-	_, err := app.Parse(args)
-	return err
 }
 
-// Main runs the exporter until ctx is done and returns the exit code.
-func (m *Main) Main(ctx context.Context, args []string) (code int) {
-	defer daemon.CatchExit(&code)
-	if err := m.parseFlags(args); err != nil {
-		fmt.Fprintf(m.Stderr, "synguard-exporter: %v\n", err)
-		return 2
-	}
+// start builds the collectors for cfg; daemon.Run serves them.
+func (m *Main) start(ctx context.Context, r *daemon.Runtime, cfg *exporterconfig.Config) (*daemon.Service[*exporterconfig.Config], error) {
 	f := &m.flags
-	m.logger = f.Logger(m.Stderr)
-	cfg, err := exporterconfig.Load(f.ConfigFile)
-	if code := f.ConfigChecked(err, m.Stdout, m.Stderr, m.logger); code >= 0 {
-		return code
-	}
-	if err := m.run(ctx, cfg); err != nil {
-		m.logger.Error("exporter stopped", "err", err)
-		return 1
-	}
-	return 0
-}
-
-// run builds the collectors and serves until ctx is done.
-func (m *Main) run(ctx context.Context, cfg *exporterconfig.Config) error {
-	f := &m.flags
-	m.logger.Info("starting synguard-exporter", "version", version.Info(), "build_context", version.BuildContext(),
-		"syn_recv_source", f.synRecvSource, "procfs", f.procPath, "config", f.ConfigFile)
-
-	reg := f.NewRegistry(programName)
+	m.logger = r.Logger
 
 	// Collectors: each runs at scrape time under its own name in the
 	// collector label of synguard_scrape_collector_{duration_seconds,success}.
@@ -112,50 +102,38 @@ func (m *Main) run(ctx context.Context, cfg *exporterconfig.Config) error {
 		src = synrecv.NewNetlinkSource()
 	}
 	m.synRecv = synrecv.NewCollector(src, cfg.SynRecv.Options())
-	defer m.synRecv.Close()
+	r.OnStop(func() { _ = m.synRecv.Close() })
 	set.Add("syn_recv", m.synRecv)
 	tcp, err := tcpext.New(f.procPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	set.Add("tcpext", tcp)
 	// Probes run in the background; the collector reads their last results.
 	m.probes = probe.NewManager(m.logger, nil)
 	if err := m.probes.Apply(ctx, cfg.Probes); err != nil {
-		return fmt.Errorf("start probes: %w", err)
+		return nil, fmt.Errorf("start probes: %w", err)
 	}
-	defer m.probes.Stop()
+	r.OnStop(m.probes.Stop)
 	set.Add("probe", m.probes)
 	m.origin = origin.NewSource(m.logger)
 	if err := m.origin.Apply(cfg.Origin); err != nil {
-		return fmt.Errorf("open origin databases: %w", err)
+		return nil, fmt.Errorf("open origin databases: %w", err)
 	}
 	m.synRecv.SetOrigin(m.origin)
-	reg.MustRegister(set)
-
+	r.Registry.MustRegister(set)
 	m.apply(cfg)
-	reloader := reload.New(m.logger, programName, m.reload)
-	reloader.MarkLoaded()
-	reg.MustRegister(reloader)
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	reloader.WatchSignals(rctx)
-	go m.origin.Watch(rctx, originPollInterval)
+	go m.origin.Watch(ctx, originPollInterval)
 
-	mux := f.NewMux(reg, reloader, m.logger)
-	mux.Handle("/probe", m.probes)
-	if err := f.HandleLanding(mux, "synguard exporter", "SYN_RECV sockets per source prefix, TcpExt SYN-flood counters, service probes"); err != nil {
-		return err
-	}
-	return f.Serve(ctx, mux, m.Listener, m.Ready, m.logger)
+	return &daemon.Service[*exporterconfig.Config]{
+		Apply: m.reload,
+		Mount: func(mux *http.ServeMux) { mux.Handle("/probe", m.probes) },
+	}, nil
 }
 
-// reload re-reads --config.file and applies it only when it is valid.
-func (m *Main) reload() error {
-	cfg, err := exporterconfig.Load(m.flags.ConfigFile)
-	if err != nil {
-		return err
-	}
+// reload applies a configuration daemon.Run re-read and found valid, or
+// refuses it and keeps the running one.
+func (m *Main) reload(cfg *exporterconfig.Config) error {
 	// Open changed origin databases before anything else is applied, so
 	// a broken database refuses the whole reload and keeps the old state.
 	if err := m.origin.Apply(cfg.Origin); err != nil {

@@ -1,8 +1,3 @@
-// Package daemon is the shape both synguard binaries share, in the style of
-// Prometheus's own exporters: a kingpin application whose --help and
-// --version return instead of exiting (so tests can run a whole program
-// in-process), the flags every binary has, its registry, landing page and
-// exporter-toolkit web serving with a graceful stop.
 package daemon
 
 import (
