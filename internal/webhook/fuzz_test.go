@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/synguard/synguard/internal/fixtures"
 	"github.com/synguard/synguard/internal/policy"
 	"github.com/synguard/synguard/internal/prefix"
 )
@@ -14,7 +15,7 @@ import (
 // is canonical, no broader than the minimum length, and overlaps no
 // allowlisted range.
 func FuzzDecodePolicy(f *testing.F) {
-	for _, name := range []string{"firing.json", "resolved.json"} {
+	for _, name := range fixtures.Webhooks() {
 		body := readFile(f, name)
 		f.Add([]byte(body))
 		for _, p := range []string{"0.0.0.0/0", "10.0.0.0/8", "127.0.0.1", "::ffff:198.51.100.33/123", "192.0.2.1/32", "2001:db8::/32", "fe80::1/128", "", "x"} {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -15,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/synguard/synguard/internal/blocks"
+	"github.com/synguard/synguard/internal/fixtures"
 	"github.com/synguard/synguard/internal/policy"
 )
 
@@ -40,13 +40,10 @@ func (f *fakeResponder) CountRefused(r policy.Reason, n int) {
 	f.refused[r] += n
 }
 
+// readFile returns a recorded Alertmanager webhook body.
 func readFile(t testing.TB, name string) string {
 	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(fixtures.Webhook(t, name))
 }
 
 func TestDecodeReal(t *testing.T) {
