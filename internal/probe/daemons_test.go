@@ -150,13 +150,8 @@ vsftpd_log_file=%[1]s/vsftpd.log
 		})
 	})
 
-	t.Run("dovecot", func(t *testing.T) {
-		bin := lookPath(t, "dovecot", "dovecot-pop3d")
-		d := mkdir(t, dir, "dovecot")
-		port, tlsPort := freePort(t), freePort(t)
-		write(t, filepath.Join(d, "dovecot.conf"), dovecotConf(d, "pop3", port, tlsPort, certFile, keyFile), 0o644)
-		start(t, d, tlsPort, bin, "-F", "-c", filepath.Join(d, "dovecot.conf"))
-		addr, tlsAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", tlsPort)
+	t.Run("dovecot-pop3", func(t *testing.T) {
+		addr, tlsAddr := startDovecot(t, dir, "pop3", certFile, keyFile)
 		run(t, []check{
 			{name: "pop3 banner", module: "prober: pop3\n", target: addr, wantOK: true},
 			{name: "pop3 stls", module: "prober: pop3\nstarttls: true\n" + ca, target: addr, wantOK: true, wantExpiry: true},
@@ -167,15 +162,7 @@ vsftpd_log_file=%[1]s/vsftpd.log
 	})
 
 	t.Run("dovecot-imap", func(t *testing.T) {
-		bin := lookPath(t, "dovecot", "dovecot-imapd")
-		if _, err := os.Stat("/usr/lib/dovecot/imap-login"); err != nil {
-			t.Skip("dovecot's imap-login is not installed (Debian package dovecot-imapd, listed in .ci/packages)")
-		}
-		d := mkdir(t, dir, "dovecot-imap")
-		port, tlsPort := freePort(t), freePort(t)
-		write(t, filepath.Join(d, "dovecot.conf"), dovecotConf(d, "imap", port, tlsPort, certFile, keyFile), 0o644)
-		start(t, d, tlsPort, bin, "-F", "-c", filepath.Join(d, "dovecot.conf"))
-		addr, tlsAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", tlsPort)
+		addr, tlsAddr := startDovecot(t, dir, "imap", certFile, keyFile)
 		run(t, []check{
 			{name: "imap greeting and capability", module: "prober: imap\n", target: addr, wantOK: true},
 			{name: "imap starttls", module: "prober: imap\nstarttls: true\n" + ca, target: addr, wantOK: true, wantExpiry: true},
@@ -236,9 +223,26 @@ match from local for local action "local"
 	})
 }
 
-// dovecotConf is a dovecot of its own for one protocol (pop3 or imap): a
-// plain listener on port (STLS / STARTTLS offered) and an implicit-TLS one
-// on tlsPort, every path below d, any user let in without a password.
+// startDovecot starts a dovecot of its own for one protocol (pop3 or imap)
+// below dir and returns its plain address (STLS / STARTTLS offered) and its
+// implicit-TLS one. It skips when Debian's dovecot-pop3d or dovecot-imapd,
+// whichever proto needs, is not installed.
+func startDovecot(t *testing.T, dir, proto, certFile, keyFile string) (addr, tlsAddr string) {
+	t.Helper()
+	pkg := "dovecot-" + proto + "d"
+	bin := lookPath(t, "dovecot", pkg)
+	if _, err := os.Stat("/usr/lib/dovecot/" + proto + "-login"); err != nil {
+		t.Skipf("dovecot's %s-login is not installed (Debian package %s, listed in .ci/packages)", proto, pkg)
+	}
+	d := mkdir(t, dir, "dovecot-"+proto)
+	port, tlsPort := freePort(t), freePort(t)
+	write(t, filepath.Join(d, "dovecot.conf"), dovecotConf(d, proto, port, tlsPort, certFile, keyFile), 0o644)
+	start(t, d, tlsPort, bin, "-F", "-c", filepath.Join(d, "dovecot.conf"))
+	return fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", tlsPort)
+}
+
+// dovecotConf: a plain listener on port and an implicit-TLS one on
+// tlsPort, every path below d, any user let in without a password.
 func dovecotConf(d, proto string, port, tlsPort int, certFile, keyFile string) string {
 	return fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state

@@ -3,11 +3,9 @@ package probe
 import (
 	"log/slog"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 func smtpServer(cert *testCert) *lineServer {
@@ -63,13 +61,7 @@ func TestDialogueProbers(t *testing.T) {
 	silentAddr := serve(t, silent)
 	refused := refusedAddr(t)
 
-	tests := []struct {
-		name, module, target string
-		wantOK               bool
-		wantErr              string
-		wantPhases           []string
-		wantExpiry           bool
-	}{
+	runProbeCases(t, cert, []probeCase{
 		{name: "tcp connect", module: "prober: tcp\n", target: silentAddr, wantOK: true, wantPhases: []string{"resolve", "connect"}},
 		{name: "tcp refused", module: "prober: tcp\n", target: refused, wantErr: "connection refused"},
 		{name: "tcp tls", module: "prober: tcp\ntls: true\n" + ca, target: implicitAddr, wantOK: true, wantPhases: []string{"resolve", "connect", "tls"}, wantExpiry: true},
@@ -110,35 +102,7 @@ func TestDialogueProbers(t *testing.T) {
 		{name: "ftp drip", module: "prober: ftp\ntimeout: 2s\n", target: serve(t, drip("220 slow\r\n")), wantErr: "deadline exceeded"},
 		{name: "ftp refused", module: "prober: ftp\n", target: refused, wantErr: "connection refused"},
 		{name: "ftp auth tls untrusted", module: "prober: ftp\nstarttls: true\n" + wrongCA, target: ftpAddr, wantErr: "starttls handshake"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			m := module(t, tt.module)
-			r := probe(t, m, tt.target)
-			if r.Success != tt.wantOK {
-				t.Fatalf("success = %v, want %v (err: %v)", r.Success, tt.wantOK, r.Err)
-			}
-			if tt.wantErr != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tt.wantErr)) {
-				t.Fatalf("err = %v, want it to contain %q", r.Err, tt.wantErr)
-			}
-			if tt.wantPhases != nil {
-				var got []string
-				for _, p := range r.Phases {
-					got = append(got, p.Phase)
-				}
-				if !slices.Equal(got, tt.wantPhases) {
-					t.Errorf("phases = %v, want %v", got, tt.wantPhases)
-				}
-			}
-			if tt.wantExpiry && !r.CertExpiry.Equal(cert.notAfter) {
-				t.Errorf("cert expiry = %v, want %v", r.CertExpiry, cert.notAfter)
-			}
-			if !tt.wantExpiry && !r.CertExpiry.IsZero() && r.Success {
-				t.Errorf("cert expiry = %v without TLS", r.CertExpiry)
-			}
-		})
-	}
+	})
 }
 
 // TestDialogueSendsWhatItShould checks the commands the built-in dialogues
@@ -151,15 +115,7 @@ func TestDialogueSendsWhatItShould(t *testing.T) {
 	if r := probe(t, m, addr); !r.Success {
 		t.Fatalf("probe failed: %v", r.Err)
 	}
-	// The server closes on QUIT; give it a moment to record it.
-	deadline := time.Now().Add(2 * time.Second)
-	want := []string{"AUTH TLS", "USER alice", "PASS s3cret", "QUIT"}
-	for !slices.Equal(ftp.lines(), want) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := ftp.lines(); !slices.Equal(got, want) {
-		t.Errorf("server saw %q, want %q", got, want)
-	}
+	waitLines(t, ftp, []string{"AUTH TLS", "USER alice", "PASS s3cret", "QUIT"})
 
 	bad := &lineServer{banner: "220 ok\r\n", replies: map[string]string{"USER": "331 pw\r\n"}}
 	m = module(t, "prober: ftp\nftp_login: {username: alice, password: s3cret}\n")

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -260,4 +261,61 @@ func probe(t *testing.T, m *Module, target string) Result {
 		t.Errorf("probe took %s, more than its timeout %s", r.Duration, m.Timeout)
 	}
 	return r
+}
+
+// probeCase is one probe of a table test and what it must give.
+type probeCase struct {
+	name, module, target string
+	wantOK               bool
+	wantErr              string
+	wantPhases           []string
+	wantExpiry           bool
+}
+
+// runProbeCases runs each case as a parallel subtest. cert is the servers'
+// certificate: a case with wantExpiry must report its expiry, and a
+// successful case without must report none.
+func runProbeCases(t *testing.T, cert *testCert, tests []probeCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := probe(t, module(t, tt.module), tt.target)
+			if r.Success != tt.wantOK {
+				t.Fatalf("success = %v, want %v (err: %v)", r.Success, tt.wantOK, r.Err)
+			}
+			if tt.wantErr != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want it to contain %q", r.Err, tt.wantErr)
+			}
+			if tt.wantPhases != nil {
+				var got []string
+				for _, p := range r.Phases {
+					got = append(got, p.Phase)
+				}
+				if !slices.Equal(got, tt.wantPhases) {
+					t.Errorf("phases = %v, want %v", got, tt.wantPhases)
+				}
+			}
+			if tt.wantExpiry && !r.CertExpiry.Equal(cert.notAfter) {
+				t.Errorf("cert expiry = %v, want %v", r.CertExpiry, cert.notAfter)
+			}
+			if !tt.wantExpiry && !r.CertExpiry.IsZero() && r.Success {
+				t.Errorf("cert expiry = %v without TLS", r.CertExpiry)
+			}
+		})
+	}
+}
+
+// waitLines checks that s saw exactly want. A probe does not wait for the
+// answer to its last command (QUIT, LOGOUT), so the server gets a moment
+// to record it.
+func waitLines(t *testing.T, s *lineServer, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !slices.Equal(s.lines(), want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := s.lines(); !slices.Equal(got, want) {
+		t.Errorf("server saw %q, want %q", got, want)
+	}
 }

@@ -1,11 +1,6 @@
 package probe
 
-import (
-	"slices"
-	"strings"
-	"testing"
-	"time"
-)
+import "testing"
 
 // imapServer answers as dovecot does: capabilities in an untagged line,
 // then the tagged OK; STARTTLS upgrades after its tagged OK.
@@ -28,27 +23,22 @@ func imapServer(cert *testCert) *lineServer {
 // STARTTLS, a CAPABILITY answered BAD).
 func TestIMAPProber(t *testing.T) {
 	cert := newTestCert(t)
-	other := newTestCert(t)
+	wrongCA := "tls_config: {ca_file: " + newTestCert(t).caFile + "}\n"
 	ca := "tls_config: {ca_file: " + cert.caFile + "}\n"
 	imapAddr := serve(t, imapServer(cert).handle)
 	implicit := imapServer(cert)
 	implicit.implict = true
 	imapsAddr := serve(t, implicit.handle)
 	server := func(banner string, replies map[string]string) string {
-		return serve(t, (&lineServer{banner: banner, replies: replies, tls: cert.serverConfig()}).handle)
+		return serve(t, (&lineServer{banner: banner, replies: replies}).handle)
 	}
 	capOK := "* CAPABILITY IMAP4rev1\r\na1 OK done\r\n"
-
-	tests := []struct {
-		name, module, target string
-		wantErr              string
-		wantPhases           []string
-	}{
-		{name: "imap", module: "prober: imap\n", target: imapAddr, wantPhases: []string{"resolve", "connect", "banner", "dialogue"}},
-		{name: "imap starttls", module: "prober: imap\nstarttls: true\n" + ca, target: imapAddr, wantPhases: []string{"resolve", "connect", "banner", "dialogue", "tls"}},
-		{name: "imaps", module: "prober: imap\ntls: true\n" + ca, target: imapsAddr, wantPhases: []string{"resolve", "connect", "tls", "banner", "dialogue"}},
-		{name: "imaps untrusted", module: "prober: imap\ntls: true\ntls_config: {ca_file: " + other.caFile + "}\n", target: imapsAddr, wantErr: "tls handshake"},
-		{name: "imap starttls untrusted", module: "prober: imap\nstarttls: true\ntls_config: {ca_file: " + other.caFile + "}\n", target: imapAddr, wantErr: "starttls handshake"},
+	runProbeCases(t, cert, []probeCase{
+		{name: "imap", module: "prober: imap\n", target: imapAddr, wantOK: true, wantPhases: []string{"resolve", "connect", "banner", "dialogue"}},
+		{name: "imap starttls", module: "prober: imap\nstarttls: true\n" + ca, target: imapAddr, wantOK: true, wantPhases: []string{"resolve", "connect", "banner", "dialogue", "tls"}, wantExpiry: true},
+		{name: "imaps", module: "prober: imap\ntls: true\n" + ca, target: imapsAddr, wantOK: true, wantPhases: []string{"resolve", "connect", "tls", "banner", "dialogue"}, wantExpiry: true},
+		{name: "imaps untrusted", module: "prober: imap\ntls: true\n" + wrongCA, target: imapsAddr, wantErr: "tls handshake"},
+		{name: "imap starttls untrusted", module: "prober: imap\nstarttls: true\n" + wrongCA, target: imapAddr, wantErr: "starttls handshake"},
 		{name: "bad greeting BYE", module: "prober: imap\n", target: server("* BYE Too many connections\r\n", nil), wantErr: `step 1: expect "^\\* OK\\b": got "* BYE Too many connections"`},
 		{name: "greeting of pop3", module: "prober: imap\n", target: server("+OK POP3 ready\r\n", nil), wantErr: `got "+OK POP3 ready"`},
 		{name: "greeting OKAY is not OK", module: "prober: imap\n", target: server("* OKAY\r\n", nil), wantErr: `got "* OKAY"`},
@@ -57,31 +47,7 @@ func TestIMAPProber(t *testing.T) {
 		{name: "starttls unknown BAD", module: "prober: imap\nstarttls: true\n", target: server("* OK hi\r\n", map[string]string{"a1 CAPABILITY": capOK, "a2 STARTTLS": "a2 BAD Unknown command\r\n"}), wantErr: `got "a2 BAD Unknown command"`},
 		{name: "starttls injection", module: "prober: imap\nstarttls: true\n" + ca, target: server("* OK hi\r\n", map[string]string{"a1 CAPABILITY": capOK, "a2 STARTTLS": "a2 OK go\r\n* injected\r\n"}), wantErr: "after its STARTTLS reply"},
 		{name: "silent", module: "prober: imap\ntimeout: 1s\n", target: serve(t, silent), wantErr: "deadline exceeded"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := probe(t, module(t, tt.module), tt.target)
-			if tt.wantErr == "" && !r.Success {
-				t.Fatalf("probe failed: %v", r.Err)
-			}
-			if tt.wantErr != "" && (r.Success || !strings.Contains(r.Err.Error(), tt.wantErr)) {
-				t.Fatalf("success = %v, err = %v; want a failure containing %q", r.Success, r.Err, tt.wantErr)
-			}
-			if tt.wantPhases != nil {
-				var got []string
-				for _, p := range r.Phases {
-					got = append(got, p.Phase)
-				}
-				if !slices.Equal(got, tt.wantPhases) {
-					t.Errorf("phases = %v, want %v", got, tt.wantPhases)
-				}
-			}
-			if tls := strings.Contains(tt.module, "tls: true") || strings.Contains(tt.module, "starttls: true"); r.Success && tls != r.CertExpiry.Equal(cert.notAfter) {
-				t.Errorf("cert expiry = %v (module uses TLS: %v)", r.CertExpiry, tls)
-			}
-		})
-	}
+	})
 }
 
 // TestIMAPSendsWhatItShould: the commands, in order, with the CAPABILITY
@@ -100,14 +66,6 @@ func TestIMAPSendsWhatItShould(t *testing.T) {
 		if r := probe(t, module(t, tt.module), serve(t, s.handle)); !r.Success {
 			t.Fatalf("%q: probe failed: %v", tt.module, r.Err)
 		}
-		// The probe does not wait for LOGOUT's answer; give the server a
-		// moment to record it.
-		deadline := time.Now().Add(2 * time.Second)
-		for !slices.Equal(s.lines(), tt.want) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if got := s.lines(); !slices.Equal(got, tt.want) {
-			t.Errorf("%q: server saw %q, want %q", tt.module, got, tt.want)
-		}
+		waitLines(t, s, tt.want)
 	}
 }
