@@ -2,33 +2,41 @@ package firewalld_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/synguard/synguard/internal/conntrack"
+	"github.com/synguard/synguard/internal/firewall"
 	"github.com/synguard/synguard/internal/firewalld"
 )
 
-// newReal returns a Client on the lab's real firewalld, Setup done.
+// client returns a Client on the lab's real firewalld, prepared.
 func (l *testLab) client(cfg firewalld.Config) *firewalld.Client {
 	l.t.Helper()
-	cfg.ConntrackNetns = "/run/netns/" + l.ns
 	c, err := firewalld.New(l.conn(), cfg, testLogger(l.t))
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if err := c.Setup(ctx(l.t)); err != nil {
-		l.t.Fatalf("Setup: %v", err)
+	if err := c.Prepare(ctx(l.t), nil); err != nil {
+		l.t.Fatalf("Prepare: %v", err)
 	}
 	return c
+}
+
+// cutting is c with the connection cut of the responder, in the lab's
+// namespace.
+func (l *testLab) cutting(c *firewalld.Client) firewall.Backend {
+	return firewall.WithCut(c, conntrack.Cutter{Netns: "/run/netns/" + l.ns}.Cut, testLogger(l.t))
 }
 
 func TestRealDropsNewAndEstablished(t *testing.T) {
 	for _, mode := range []firewalld.Mode{firewalld.ModeZone, firewalld.ModeIPSet} {
 		t.Run(string(mode), func(t *testing.T) {
 			l := startLab(t)
-			c := l.client(firewalld.Config{Mode: mode, AllowReload: true})
+			c := l.cutting(l.client(firewalld.Config{Mode: mode, AllowReload: true}))
 			est4, err := l.dial(attacker4, 2*time.Second)
 			if err != nil {
 				t.Fatal(err)
@@ -42,9 +50,7 @@ func TestRealDropsNewAndEstablished(t *testing.T) {
 			if err := echo(est4, 2*time.Second); err != nil {
 				t.Fatalf("established IPv4 before the block: %v", err)
 			}
-			if err := c.Add(ctx(t), []netip.Prefix{block4, block6}); err != nil {
-				t.Fatal(err)
-			}
+			add(t, c, []netip.Prefix{block4, block6})
 			l.mustNotReach(attacker4, "blocked /27, new")
 			l.mustNotReach(attacker6, "blocked /64, new")
 			l.mustReach(control4, "control outside the /27")
@@ -55,9 +61,7 @@ func TestRealDropsNewAndEstablished(t *testing.T) {
 			if err := echo(est6, 2*time.Second); err == nil {
 				t.Error("an established IPv6 connection from the blocked /64 still gets answers")
 			}
-			if err := c.Remove(ctx(t), []netip.Prefix{block4, block6}); err != nil {
-				t.Fatal(err)
-			}
+			remove(t, c, []netip.Prefix{block4, block6})
 			l.mustReach(attacker4, "after Remove")
 			l.mustReach(attacker6, "after Remove")
 		})
@@ -73,18 +77,33 @@ func filler(n int) []netip.Prefix {
 	return out
 }
 
-func waitEvent(t *testing.T, events <-chan firewalld.Event, want firewalld.EventKind) {
+// realEvents runs Watch on c for the test.
+func realEvents(t *testing.T, c *firewalld.Client) <-chan firewall.Event {
+	wctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ch := make(chan firewall.Event, 64)
+	go func() { _ = c.Watch(wctx, func(ev firewall.Event) { ch <- ev }) }()
+	time.Sleep(200 * time.Millisecond) // subscribed
+	return ch
+}
+
+// waitEvent waits for an event of kind want; a Reloaded event on the way
+// (the Client's own reload after a restart) is skipped, any other fails.
+func waitEvent(t *testing.T, events <-chan firewall.Event, want firewall.EventKind) {
 	t.Helper()
-	select {
-	case ev, ok := <-events:
-		if !ok {
-			t.Fatalf("watch ended waiting for %v", want)
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Kind == want {
+				return
+			}
+			if ev.Kind != firewall.Reloaded {
+				t.Fatalf("event %v (%s), want %v", ev.Kind, ev.Detail, want)
+			}
+		case <-timeout:
+			t.Fatalf("no %v event within 30s", want)
 		}
-		if ev.Kind != want {
-			t.Fatalf("event %v, want %v", ev.Kind, want)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no %v event within 30s", want)
 	}
 }
 
@@ -103,20 +122,13 @@ func TestRealLifecycle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := startLab(t)
 			c := l.client(tc.cfg)
-			wctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			events, err := c.Watch(wctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			events := realEvents(t, c)
 			n := 200
 			if tc.cfg.Mode == firewalld.ModeZone {
 				n = 60 // 15-160 ms a source: keep CI short
 			}
 			desired := append(filler(n), block4, block6)
-			if err := c.Add(ctx(t), desired); err != nil {
-				t.Fatal(err)
-			}
+			add(t, c, desired)
 			l.mustNotReach(attacker4, "after Add")
 			l.mustNotReach(attacker6, "after Add")
 
@@ -124,9 +136,13 @@ func TestRealLifecycle(t *testing.T) {
 			// Permanent zone sources, that firewalld already did).
 			restore := func(when string) {
 				t.Helper()
-				a, r, err := c.Sync(ctx(t), desired, desired)
+				sr, err := c.Sync(ctx(t), ents(desired), desired)
 				if err != nil {
 					t.Fatalf("%s: Sync: %v", when, err)
+				}
+				a, r := sr.Added, sr.Removed
+				if f := firewall.Failed(sr.Results); len(f) > 0 {
+					t.Errorf("%s: Sync refused %v", when, f)
 				}
 				wantAdded := len(desired)
 				if tc.cfg.Permanent {
@@ -148,51 +164,33 @@ func TestRealLifecycle(t *testing.T) {
 			}
 
 			l.fw("fw_reload")
-			waitEvent(t, events, firewalld.EventReloaded)
+			waitEvent(t, events, firewall.Reloaded)
 			if !tc.cfg.Permanent {
 				l.mustReach(attacker4, "a reload drops runtime blocks")
 			}
 			restore("after --reload")
 
 			l.fw("fw_complete_reload")
-			waitEvent(t, events, firewalld.EventReloaded)
+			waitEvent(t, events, firewall.Reloaded)
 			restore("after --complete-reload")
 
+			// The Client prepares a restarted firewalld itself (zone mode:
+			// a reload) before it says Restarted.
 			l.fw("fw_restart")
-			waitEvent(t, events, firewalld.EventStopped)
-			waitEvent(t, events, firewalld.EventStarted)
-			if err := c.AfterRestart(ctx(t)); err != nil {
-				t.Fatal(err)
-			}
-			if tc.cfg.Mode == firewalld.ModeZone {
-				waitEvent(t, events, firewalld.EventReloaded) // AfterRestart's own
-			}
+			waitEvent(t, events, firewall.Stopped)
+			waitEvent(t, events, firewall.Restarted)
 			restore("after a clean restart")
 
 			l.fw("fw_crash_restart")
-			waitEvent(t, events, firewalld.EventStopped)
-			waitEvent(t, events, firewalld.EventStarted)
-			stale := l.reach(attacker4) != nil
-			t.Logf("after SIGKILL + start, before AfterRestart: %s still blocked: %v; nft lines naming it: %d",
-				block4, stale, l.nftRules(block4.Addr().String()))
-			if tc.cfg.Mode == firewalld.ModeIPSet && stale {
-				t.Errorf("ipset mode: %s still blocked after SIGKILL + start (the sets should come back empty)", block4)
-			}
-			if err := c.AfterRestart(ctx(t)); err != nil {
-				t.Fatal(err)
-			}
-			if tc.cfg.Mode == firewalld.ModeZone {
-				waitEvent(t, events, firewalld.EventReloaded)
-			}
+			waitEvent(t, events, firewall.Stopped)
+			waitEvent(t, events, firewall.Restarted)
 			if n := l.nftRules(block4.Addr().String()); n != 0 && !tc.cfg.Permanent {
-				t.Errorf("AfterRestart left %d nft lines naming %s", n, block4.Addr())
+				t.Errorf("after a crash and Restarted, %d nft lines name %s", n, block4.Addr())
 			}
 			restore("after SIGKILL + start")
 
 			// Lifting a block after the crash really lets the range in.
-			if err := c.Remove(ctx(t), []netip.Prefix{block4, block6}); err != nil {
-				t.Fatal(err)
-			}
+			remove(t, c, []netip.Prefix{block4, block6})
 			l.mustReach(attacker4, "after Remove following a crash")
 			l.mustReach(attacker6, "after Remove following a crash")
 			if n := l.nftRules(block4.Addr().String()); n != 0 {
@@ -202,34 +200,23 @@ func TestRealLifecycle(t *testing.T) {
 	}
 }
 
-// TestRealStaleRulesWithoutReload shows why AfterRestart reloads in zone
+// TestRealStaleRulesWithoutReload shows why a restart is a reload in zone
 // mode: after a SIGKILL, firewalld forgets a source whose rules stay in the
-// kernel, and removing it changes nothing until a reload. In ipset mode the
-// restart brings the sets back empty, so removing the entry is enough.
+// kernel, and removing it changes nothing until a reload. A responder that
+// starts then (Prepare with the blocks it held) makes that reload. In ipset
+// mode the restart brings the sets back empty, so removing the entry is
+// enough.
 func TestRealStaleRulesWithoutReload(t *testing.T) {
 	for _, mode := range []firewalld.Mode{firewalld.ModeZone, firewalld.ModeIPSet} {
 		t.Run(string(mode), func(t *testing.T) {
 			l := startLab(t)
-			c := l.client(firewalld.Config{Mode: mode, AllowReload: true})
+			// ipset mode needs a reload to load its new sets.
+			c := l.client(firewalld.Config{Mode: mode, AllowReload: mode == firewalld.ModeIPSet})
 			p := []netip.Prefix{block4}
-			if err := c.Add(ctx(t), p); err != nil {
-				t.Fatal(err)
-			}
+			add(t, c, p)
 			l.fw("fw_crash_restart")
-			if err := c.Up(ctx(t)); err != nil {
-				t.Fatal(err)
-			}
-			if mode == firewalld.ModeIPSet {
-				if err := c.Setup(ctx(t)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if _, _, err := c.Sync(ctx(t), p, p); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Remove(ctx(t), p); err != nil {
-				t.Fatal(err)
-			}
+			syncOK(t, c, p, p)
+			remove(t, c, p)
 			err := l.reach(attacker4)
 			t.Logf("%s: after SIGKILL + start + Sync + Remove, without a reload: reach error %v, nft lines %d", mode, err, l.nftRules(block4.Addr().String()))
 			if mode == firewalld.ModeZone && err == nil {
@@ -238,10 +225,16 @@ func TestRealStaleRulesWithoutReload(t *testing.T) {
 			if mode == firewalld.ModeIPSet && err != nil {
 				t.Errorf("ipset mode: %s blocked after Remove although no stale rule should name it: %v", block4, err)
 			}
-			if err := c.AfterRestart(ctx(t)); err != nil {
-				t.Fatal(err)
+			if mode == firewalld.ModeZone {
+				next, err := firewalld.New(l.conn(), firewalld.Config{Mode: mode, AllowReload: true}, testLogger(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := next.Prepare(ctx(t), p); err != nil {
+					t.Fatal(err)
+				}
 			}
-			l.mustReach(attacker4, "after AfterRestart")
+			l.mustReach(attacker4, "after a Prepare that found its held blocks gone")
 		})
 	}
 }
@@ -254,14 +247,10 @@ func TestRealIdempotencyAndCodes(t *testing.T) {
 	c := l.client(firewalld.Config{Mode: firewalld.ModeZone, Permanent: true, AllowReload: true})
 	ps := []netip.Prefix{block4, block6}
 	for i := 0; i < 2; i++ {
-		if err := c.Add(ctx(t), ps); err != nil {
-			t.Fatalf("Add #%d: %v", i+1, err)
-		}
+		add(t, c, ps)
 	}
 	// Host bits are cleared before the call: firewalld would keep them.
-	if err := c.Add(ctx(t), []netip.Prefix{netip.MustParsePrefix("198.51.100.33/27")}); err != nil {
-		t.Fatal(err)
-	}
+	add(t, c, []netip.Prefix{netip.MustParsePrefix("198.51.100.33/27")})
 	if got := strings.Fields(l.fw("fw_cmd", "--zone=drop", "--list-sources")); !equalSet(got, []string{"198.51.100.32/27", "2001:db8:5:1::/64"}) {
 		t.Errorf("runtime sources %v", got)
 	}
@@ -269,38 +258,53 @@ func TestRealIdempotencyAndCodes(t *testing.T) {
 		t.Errorf("permanent sources %v", got)
 	}
 	for i := 0; i < 2; i++ {
-		if err := c.Remove(ctx(t), ps); err != nil {
-			t.Fatalf("Remove #%d: %v", i+1, err)
-		}
+		remove(t, c, ps)
 	}
-	// Another responder of an HA pair, or the operator, got there first.
+	// Another responder of an HA pair, or the operator, got there first:
+	// not synguard's, and left alone.
 	l.fw("fw_cmd", "--zone=drop", "--add-source=198.51.100.64/27")
-	if err := c.Add(ctx(t), []netip.Prefix{netip.MustParsePrefix("198.51.100.64/27")}); err != nil {
+	rs, err := c.Add(ctx(t), ents(pfx("198.51.100.64/27", "198.51.100.96/27", "198.51.100.128/27")))
+	if err != nil {
 		t.Fatal(err)
 	}
-	// A source bound to another zone is not ours to move.
-	l.fw("fw_cmd", "--zone=trusted", "--add-source=198.51.100.96/27")
-	err := c.Add(ctx(t), []netip.Prefix{netip.MustParsePrefix("198.51.100.96/27")})
-	if !firewalld.IsCode(err, firewalld.CodeZoneConflict) {
-		t.Errorf("Add of a trusted source = %v, want %s", err, firewalld.CodeZoneConflict)
+	if rs[0].Outcome != firewall.Preexisting {
+		t.Errorf("Add of the operator's source = %v, want preexisting", rs[0])
 	}
-	// An unknown zone is refused at Setup.
+	// A source bound to another zone is not ours to move; the others go in.
+	l.fw("fw_cmd", "--zone=trusted", "--add-source=198.51.100.160/27")
+	rs, err = c.Add(ctx(t), ents(pfx("198.51.100.160/27", "198.51.100.192/27")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Outcome != firewall.Refused || !firewalld.IsCode(rs[0].Err, firewalld.CodeZoneConflict) || rs[1].Outcome != firewall.Applied {
+		t.Errorf("Add beside a trusted source = %v, want %s for it alone", rs, firewalld.CodeZoneConflict)
+	}
+	// An unknown zone is refused at Prepare.
 	bad, _ := firewalld.New(l.conn(), firewalld.Config{Mode: firewalld.ModeZone, Zone: "nosuchzone"}, nil)
-	if err := bad.Setup(ctx(t)); !firewalld.IsCode(err, firewalld.CodeInvalidZone) {
-		t.Errorf("Setup with an unknown zone = %v, want %s", err, firewalld.CodeInvalidZone)
+	if err := bad.Prepare(ctx(t), nil); !firewalld.IsCode(err, firewalld.CodeInvalidZone) {
+		t.Errorf("Prepare with an unknown zone = %v, want %s", err, firewalld.CodeInvalidZone)
 	}
-	// firewalld answers a runtime ipset it never loaded with INVALID_IPSET.
-	ic, _ := firewalld.New(l.conn(), firewalld.Config{Mode: firewalld.ModeIPSet, IPSet4: "sgfnone4", IPSet6: "sgfnone6", KeepConnections: true}, nil)
-	if err := ic.Add(ctx(t), []netip.Prefix{block4}); !firewalld.IsCode(err, firewalld.CodeInvalidIPSet) {
-		t.Errorf("Add to a missing ipset = %v, want %s", err, firewalld.CodeInvalidIPSet)
+	// Before Prepare nothing changes.
+	ic, _ := firewalld.New(l.conn(), firewalld.Config{Mode: firewalld.ModeIPSet, IPSet4: "sgfnone4", IPSet6: "sgfnone6"}, nil)
+	if _, err := ic.Add(ctx(t), ents([]netip.Prefix{block4})); !errors.Is(err, firewall.ErrNotPrepared) {
+		t.Errorf("Add before Prepare = %v, want ErrNotPrepared", err)
 	}
-	// Without AllowReload, ipset Setup creates the sets but says a reload is needed.
-	if err := ic.Setup(ctx(t)); err == nil || !strings.Contains(err.Error(), "firewall-cmd --reload") {
-		t.Errorf("ipset Setup without reloads = %v, want advice to reload", err)
+	// Without AllowReload, ipset Prepare creates the sets but says a reload is needed.
+	if err := ic.Prepare(ctx(t), nil); err == nil || !strings.Contains(err.Error(), "firewall-cmd --reload") {
+		t.Errorf("ipset Prepare without reloads = %v, want advice to reload", err)
 	}
 	l.fw("fw_reload")
-	if err := ic.Setup(ctx(t)); err != nil {
-		t.Errorf("ipset Setup after the operator's reload: %v", err)
+	if err := ic.Prepare(ctx(t), nil); err != nil {
+		t.Errorf("ipset Prepare after the operator's reload: %v", err)
+	}
+	// firewalld answers a runtime ipset it does not have with
+	// INVALID_IPSET: the call's error, not a prefix's.
+	l.fw("fw_cmd", "--zone=drop", "--remove-source=ipset:sgfnone4")
+	l.fw("fw_cmd", "--permanent", "--zone=drop", "--remove-source=ipset:sgfnone4")
+	l.fw("fw_cmd", "--permanent", "--delete-ipset=sgfnone4")
+	l.fw("fw_reload")
+	if _, err := ic.Add(ctx(t), ents([]netip.Prefix{block4})); !firewalld.IsCode(err, firewalld.CodeInvalidIPSet) {
+		t.Errorf("Add to a missing ipset = %v, want %s", err, firewalld.CodeInvalidIPSet)
 	}
 }
 
@@ -330,9 +334,7 @@ func TestRealPurge(t *testing.T) {
 			l.fw("fw_cmd", "--zone=drop", "--add-source=203.0.113.0/24")
 			c := l.client(firewalld.Config{Mode: mode, Permanent: true, AllowReload: true})
 			owned := append(filler(20), block4, block6)
-			if err := c.Add(ctx(t), owned); err != nil {
-				t.Fatal(err)
-			}
+			add(t, c, owned)
 			l.mustNotReach(attacker4, "before Purge")
 			if err := c.Purge(ctx(t), owned); err != nil {
 				t.Fatal(err)
