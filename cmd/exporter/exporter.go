@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -30,11 +29,10 @@ const (
 // server. Tests build one with NewMain, set Listener to serve on a port of
 // their choosing, and call Main.
 type Main struct {
-	Stdout, Stderr io.Writer
-	// Listener, when set, is served instead of --web.listen-address.
-	Listener net.Listener
-	// Ready, when set, is closed once the server is about to serve.
-	Ready chan struct{}
+	// IO is where it writes and listens: Stdout, Stderr, and for tests
+	// Listener (served instead of --web.listen-address) and Ready (closed
+	// once the server is about to serve).
+	daemon.IO
 
 	flags struct {
 		procPath      string
@@ -53,7 +51,7 @@ type Main struct {
 
 // NewMain returns a Main writing to stdout and stderr.
 func NewMain(stdout, stderr io.Writer) *Main {
-	return &Main{Stdout: stdout, Stderr: stderr}
+	return &Main{IO: daemon.IO{Stdout: stdout, Stderr: stderr}}
 }
 
 // Main runs the exporter until ctx is done and returns the exit code. The
@@ -74,7 +72,7 @@ func (m *Main) Main(ctx context.Context, args []string) int {
 			return []any{"syn_recv_source", m.flags.synRecvSource, "procfs", m.flags.procPath}
 		},
 		Start: m.start,
-	}, args, daemon.IO{Stdout: m.Stdout, Stderr: m.Stderr, Listener: m.Listener, Ready: m.Ready})
+	}, args, m.IO)
 }
 
 // addFlags adds the exporter's own flags beside daemon's shared ones.
