@@ -1,8 +1,13 @@
 package firewalld
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/synguard/synguard/internal/configfile"
 )
 
 // Mode selects how prefixes are represented in firewalld.
@@ -155,4 +160,22 @@ func validIPSetName(n string) bool {
 		}
 	}
 	return true
+}
+
+// UnmarshalYAML reads the section over the defaults already in c,
+// refusing unknown keys, and validates it, naming the line of the field it
+// refuses.
+func (c *Config) UnmarshalYAML(n *yaml.Node) error {
+	type plain Config
+	if err := configfile.StrictDecode(n, (*plain)(c), "firewalld"); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			return configfile.Errorf(configfile.Or(configfile.Field(n, ce.Field), n), "firewalld.%s", ce.Error())
+		}
+		return configfile.Errorf(n, "firewalld: %v", err)
+	}
+	return nil
 }

@@ -11,16 +11,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/synguard/synguard/internal/configfile"
+	"github.com/synguard/synguard/internal/firewalld"
 	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/policy"
 	"github.com/synguard/synguard/internal/prefix"
 )
 
-// Firewall backend modes.
-const (
-	ModeIPSet = "ipset"
-	ModeZone  = "zone"
-)
+// BackendFirewalld is firewall.backend's default and, for now, only value.
+const BackendFirewalld = "firewalld"
 
 // Config is the responder's configuration file.
 type Config struct {
@@ -29,12 +27,12 @@ type Config struct {
 	// Host is this host's name as in the alerts' host label ("" accepts any).
 	Host string `yaml:"host"`
 	// DryRun decides and counts, and changes nothing.
-	DryRun    bool      `yaml:"dry_run"`
-	Webhook   Webhook   `yaml:"webhook"`
-	API       API       `yaml:"api"`
-	Alerts    Alerts    `yaml:"alerts"`
-	Policy    Policy    `yaml:"policy"`
-	Firewalld Firewalld `yaml:"firewalld"`
+	DryRun   bool     `yaml:"dry_run"`
+	Webhook  Webhook  `yaml:"webhook"`
+	API      API      `yaml:"api"`
+	Alerts   Alerts   `yaml:"alerts"`
+	Policy   Policy   `yaml:"policy"`
+	Firewall Firewall `yaml:"firewall"`
 	// Origin names the optional AS and country databases; policy.origin
 	// decides with them, and each block records its origin.
 	Origin origin.Config `yaml:"origin"`
@@ -59,22 +57,22 @@ type API struct {
 
 // Alerts selects the alerts that ask for blocks.
 type Alerts struct {
-	PrefixLabel string            `yaml:"prefix_label"`
-	Match       map[string]string `yaml:"match"`
-	MatchRE     map[string]Regexp `yaml:"match_re"`
+	PrefixLabel string                       `yaml:"prefix_label"`
+	Match       map[string]string            `yaml:"match"`
+	MatchRE     map[string]configfile.Regexp `yaml:"match_re"`
 }
 
 // Policy is the safety policy.
 type Policy struct {
-	MinPrefixLength   prefix.Lengths `yaml:"min_prefix_length"`
-	Allowlist         prefix.List    `yaml:"allowlist"`
-	AllowOwnAddresses bool           `yaml:"allowlist_own_addresses"`
-	MaxActiveBlocks   int            `yaml:"max_active_blocks"`
-	RateLimit         RateLimit      `yaml:"rate_limit"`
-	BlockDuration     BlockDuration  `yaml:"block_duration"`
-	OffenceMemory     Duration       `yaml:"offence_memory"`
-	LiftOnResolve     bool           `yaml:"lift_on_resolve"`
-	MinHold           Duration       `yaml:"min_hold"`
+	MinPrefixLength   prefix.Lengths      `yaml:"min_prefix_length"`
+	Allowlist         prefix.List         `yaml:"allowlist"`
+	AllowOwnAddresses bool                `yaml:"allowlist_own_addresses"`
+	MaxActiveBlocks   int                 `yaml:"max_active_blocks"`
+	RateLimit         RateLimit           `yaml:"rate_limit"`
+	BlockDuration     BlockDuration       `yaml:"block_duration"`
+	OffenceMemory     configfile.Duration `yaml:"offence_memory"`
+	LiftOnResolve     bool                `yaml:"lift_on_resolve"`
+	MinHold           configfile.Duration `yaml:"min_hold"`
 	// Origin never blocks, or only blocks, listed countries and ASes.
 	Origin origin.Filter `yaml:"origin"`
 }
@@ -87,24 +85,50 @@ type RateLimit struct {
 
 // BlockDuration is the escalation: base * factor^(offence-1), at most max.
 type BlockDuration struct {
-	Base   Duration `yaml:"base"`
-	Factor float64  `yaml:"factor"`
-	Max    Duration `yaml:"max"`
+	Base   configfile.Duration `yaml:"base"`
+	Factor float64             `yaml:"factor"`
+	Max    configfile.Duration `yaml:"max"`
 }
 
-// Firewalld configures the backend.
-type Firewalld struct {
-	Mode              string   `yaml:"mode"`
-	Zone              string   `yaml:"zone"`
-	Permanent         bool     `yaml:"permanent"`
-	IPSetIPv4         string   `yaml:"ipset_ipv4"`
-	IPSetIPv6         string   `yaml:"ipset_ipv6"`
-	IPSetMaxElements  int      `yaml:"ipset_max_elements"`
-	AllowReload       bool     `yaml:"allow_reload"`
-	KeepConnections   bool     `yaml:"keep_connections"`
-	ConntrackNetns    string   `yaml:"conntrack_netns"`
-	ReconcileInterval Duration `yaml:"reconcile_interval"`
+// Firewall is the firewall section: which backend drops traffic, the
+// settings every backend shares, and each backend's own settings beneath
+// it, in a subsection the backend's package owns (defaults, validation).
+type Firewall struct {
+	// Backend names the backend: "firewalld" (the default and only one).
+	Backend string `yaml:"backend"`
+	// ReconcileInterval is how often the responder compares the firewall
+	// with the desired state in full, besides after each event.
+	ReconcileInterval configfile.Duration `yaml:"reconcile_interval"`
+	// KeepConnections leaves established connections of a new block alone;
+	// by default they are cut (firewall.WithCut with conntrack).
+	KeepConnections bool `yaml:"keep_connections"`
+	// ConntrackNetns is the network namespace whose connections are cut
+	// (/run/netns/NAME); empty means the responder's own.
+	ConntrackNetns string `yaml:"conntrack_netns"`
+	// Firewalld is the firewalld backend's own section.
+	Firewalld firewalld.Config `yaml:"firewalld"`
 }
+
+// UnmarshalYAML reads the section over its defaults, refusing unknown keys
+// and backends, naming the line of what it refuses.
+func (f *Firewall) UnmarshalYAML(n *yaml.Node) error {
+	type plain Firewall
+	if err := configfile.StrictDecode(n, (*plain)(f), "firewall"); err != nil {
+		return err
+	}
+	at := func(key string) *yaml.Node { return configfile.Or(configfile.Field(n, key), n) }
+	if f.Backend != BackendFirewalld {
+		return configfile.Errorf(at("backend"), "firewall.backend %q is not a known backend (known: %s)", f.Backend, BackendFirewalld)
+	}
+	if f.ReconcileInterval < configfile.Duration(time.Second) {
+		return configfile.Errorf(at("reconcile_interval"), "firewall.reconcile_interval must be at least 1s")
+	}
+	return nil
+}
+
+// Capacity is the most blocks the backend holds per family, 0 for no
+// limit of its own.
+func (f Firewall) Capacity() int { return f.Firewalld.Capacity() }
 
 // Default returns the configuration used without a file: the values of
 // examples/responder.yml.
@@ -113,20 +137,20 @@ func Default() *Config {
 	return &Config{
 		StateFile: "/var/lib/synguard-responder/state.json",
 		Webhook:   Webhook{MaxBodyBytes: 4 << 20, MaxAlerts: 1000},
-		Alerts:    Alerts{PrefixLabel: p.PrefixLabel, MatchRE: map[string]Regexp{}},
+		Alerts:    Alerts{PrefixLabel: p.PrefixLabel, MatchRE: map[string]configfile.Regexp{}},
 		Policy: Policy{
 			MinPrefixLength:   p.MinLength,
 			Allowlist:         prefix.List{},
 			AllowOwnAddresses: true,
 			MaxActiveBlocks:   p.MaxActive,
 			RateLimit:         RateLimit{BlocksPerMinute: p.RatePerMinute, Burst: p.Burst},
-			BlockDuration:     BlockDuration{Base: Duration(p.BaseDuration), Factor: p.Factor, Max: Duration(p.MaxDuration)},
-			OffenceMemory:     Duration(p.OffenceMemory),
-			MinHold:           Duration(p.MinHold),
+			BlockDuration:     BlockDuration{Base: configfile.Duration(p.BaseDuration), Factor: p.Factor, Max: configfile.Duration(p.MaxDuration)},
+			OffenceMemory:     configfile.Duration(p.OffenceMemory),
+			MinHold:           configfile.Duration(p.MinHold),
 		},
-		Firewalld: Firewalld{
-			Mode: ModeIPSet, Zone: "drop", IPSetIPv4: "synguard4", IPSetIPv6: "synguard6",
-			IPSetMaxElements: 65536, AllowReload: true, ReconcileInterval: Duration(time.Minute),
+		Firewall: Firewall{
+			Backend: BackendFirewalld, ReconcileInterval: configfile.Duration(time.Minute),
+			Firewalld: firewalld.DefaultConfig(),
 		},
 	}
 }
@@ -166,32 +190,8 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// node returns the node at a dotted path under root (a document node), or
-// the deepest one found, so errors point as close as they can.
-func node(root *yaml.Node, path string) *yaml.Node {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, key := range strings.Split(path, ".") {
-		found := false
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == key {
-					n, found = n.Content[i+1], true
-					break
-				}
-			}
-		}
-		if !found {
-			return n
-		}
-	}
-	return n
-}
-
 func (c *Config) validate(root *yaml.Node) error {
-	at := func(path string) *yaml.Node { return node(root, path) }
+	at := func(path string) *yaml.Node { return configfile.At(root, path) }
 	if c.StateFile == "" {
 		return configfile.Errorf(at("state_file"), "state_file must not be empty: the responder must remember what it blocked")
 	}
@@ -217,32 +217,8 @@ func (c *Config) validate(root *yaml.Node) error {
 		}
 	}
 	p := c.Policy
-	if err := p.MinPrefixLength.Validate(); err != nil {
-		return configfile.Errorf(at("policy.min_prefix_length"), "policy.min_prefix_length: %v", err)
-	}
-	if p.MinPrefixLength.IPv4 < 9 || p.MinPrefixLength.IPv6 < 9 {
-		return configfile.Errorf(at("policy.min_prefix_length"), "policy.min_prefix_length must be at least 9 for both families: a label must never be able to block a /8 or more")
-	}
-	if p.MaxActiveBlocks < 1 {
-		return configfile.Errorf(at("policy.max_active_blocks"), "policy.max_active_blocks must be at least 1")
-	}
-	if c.Firewalld.Mode == ModeIPSet && p.MaxActiveBlocks > c.Firewalld.IPSetMaxElements {
-		return configfile.Errorf(at("policy.max_active_blocks"), "policy.max_active_blocks %d exceeds firewalld.ipset_max_elements %d", p.MaxActiveBlocks, c.Firewalld.IPSetMaxElements)
-	}
-	if p.RateLimit.BlocksPerMinute <= 0 {
-		return configfile.Errorf(at("policy.rate_limit.blocks_per_minute"), "policy.rate_limit.blocks_per_minute must be positive")
-	}
-	if p.RateLimit.Burst < 1 {
-		return configfile.Errorf(at("policy.rate_limit.burst"), "policy.rate_limit.burst must be at least 1")
-	}
-	if p.BlockDuration.Base <= 0 {
-		return configfile.Errorf(at("policy.block_duration.base"), "policy.block_duration.base must be positive")
-	}
-	if p.BlockDuration.Max < p.BlockDuration.Base {
-		return configfile.Errorf(at("policy.block_duration.max"), "policy.block_duration.max %v is below base %v", time.Duration(p.BlockDuration.Max), time.Duration(p.BlockDuration.Base))
-	}
-	if p.BlockDuration.Factor < 1 {
-		return configfile.Errorf(at("policy.block_duration.factor"), "policy.block_duration.factor must be at least 1")
+	if capacity := c.Firewall.Capacity(); capacity > 0 && p.MaxActiveBlocks > capacity {
+		return configfile.Errorf(at("policy.max_active_blocks"), "policy.max_active_blocks %d exceeds what the firewall backend holds per family (%d: firewall.firewalld.ipset_max_elements)", p.MaxActiveBlocks, capacity)
 	}
 	if err := c.Policy.Origin.Validate(); err != nil {
 		return configfile.Errorf(at("policy.origin"), "policy.origin: %v", err)
@@ -256,29 +232,28 @@ func (c *Config) validate(root *yaml.Node) error {
 	if len(c.Policy.Origin.NeverASNs)+len(c.Policy.Origin.OnlyASNs) > 0 && c.Origin.ASNDatabase == "" {
 		return configfile.Errorf(at("policy.origin"), "policy.origin lists ASes, but origin.asn_database is not set")
 	}
-	f := c.Firewalld
-	switch f.Mode {
-	case ModeIPSet, ModeZone:
-	default:
-		return configfile.Errorf(at("firewalld.mode"), "firewalld.mode %q: want %q or %q", f.Mode, ModeIPSet, ModeZone)
-	}
-	if f.Zone == "" {
-		return configfile.Errorf(at("firewalld.zone"), "firewalld.zone must not be empty (firewalld would read it as its default zone)")
-	}
-	if f.Mode == ModeIPSet && (f.IPSetIPv4 == "" || f.IPSetIPv6 == "" || f.IPSetIPv4 == f.IPSetIPv6) {
-		return configfile.Errorf(at("firewalld"), "firewalld.ipset_ipv4 and ipset_ipv6 must be two different names")
-	}
-	if f.IPSetMaxElements < 1 {
-		return configfile.Errorf(at("firewalld.ipset_max_elements"), "firewalld.ipset_max_elements must be positive")
-	}
-	if f.ReconcileInterval < Duration(time.Second) {
-		return configfile.Errorf(at("firewalld.reconcile_interval"), "firewalld.reconcile_interval must be at least 1s")
-	}
+	// The rules themselves are policy's: checked there, once, and reported
+	// at the policy section.
 	pol := c.PolicyConfig()
 	if err := pol.Validate(); err != nil {
-		return configfile.Errorf(at("policy"), "policy: %v", err)
+		return configfile.Errorf(sectionKey(root, "policy"), "policy: %v", err)
 	}
 	return nil
+}
+
+// sectionKey returns the key node of a top-level section (its "name:"
+// line), or the document when the section is left out.
+func sectionKey(root *yaml.Node, name string) *yaml.Node {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == name {
+			return n.Content[i]
+		}
+	}
+	return n
 }
 
 func readToken(path string) (string, error) {
@@ -302,7 +277,7 @@ func (c *Config) PolicyConfig() policy.Config {
 	p := c.Policy
 	re := map[string]*regexp.Regexp{}
 	for k, v := range c.Alerts.MatchRE {
-		re[k] = v.re
+		re[k] = v.Anchored()
 	}
 	return policy.Config{
 		PrefixLabel:   c.Alerts.PrefixLabel,
@@ -314,43 +289,13 @@ func (c *Config) PolicyConfig() policy.Config {
 		MaxActive:     p.MaxActiveBlocks,
 		RatePerMinute: p.RateLimit.BlocksPerMinute,
 		Burst:         p.RateLimit.Burst,
-		BaseDuration:  time.Duration(p.BlockDuration.Base),
+		BaseDuration:  p.BlockDuration.Base.Std(),
 		Factor:        p.BlockDuration.Factor,
-		MaxDuration:   time.Duration(p.BlockDuration.Max),
-		OffenceMemory: time.Duration(p.OffenceMemory),
+		MaxDuration:   p.BlockDuration.Max.Std(),
+		OffenceMemory: p.OffenceMemory.Std(),
 		LiftOnResolve: p.LiftOnResolve,
-		MinHold:       time.Duration(p.MinHold),
+		MinHold:       p.MinHold.Std(),
 		DryRun:        c.DryRun,
 		Origin:        p.Origin,
 	}
-}
-
-// Duration is a duration in Prometheus's notation (30s, 1h, 7d, 1w).
-type Duration time.Duration
-
-// UnmarshalYAML parses the duration, naming its line when it is bad.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := model.ParseDuration(n.Value)
-	if err != nil {
-		return configfile.Errorf(n, "%q is not a duration such as 90s, 1h or 7d", n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration back in the same notation.
-func (d Duration) MarshalYAML() (any, error) { return model.Duration(d).String(), nil }
-
-// Regexp is a label value expression, anchored at both ends as
-// Alertmanager's are.
-type Regexp struct{ re *regexp.Regexp }
-
-// UnmarshalYAML compiles the expression.
-func (r *Regexp) UnmarshalYAML(n *yaml.Node) error {
-	re, err := regexp.Compile("^(?:" + n.Value + ")$")
-	if err != nil {
-		return configfile.Errorf(n, "bad regular expression %q: %v", n.Value, err)
-	}
-	r.re = re
-	return nil
 }

@@ -56,9 +56,10 @@ policy:
   max_active_blocks: 20000
   rate_limit: {blocks_per_minute: 1000000, burst: 20000}
   block_duration: {base: 1d, max: 7d}
-firewalld:
-  mode: $1
+firewall:
   conntrack_netns: /run/netns/$FW_NS
+  firewalld:
+    mode: $1
 YML
   "$work/synguard-responder" --config.file="$work/$2.yml" --dbus.address="$(fw_bus_address)" \
     --web.listen-address="127.0.0.1:$port" >"$work/$2.log" 2>&1 &

@@ -113,12 +113,13 @@ webhook:
   bearer_token_file: $dir/webhook.token
 policy:
   allowlist_own_addresses: false
-firewalld:
-  mode: ipset
-  ipset_ipv4: ${set}4
-  ipset_ipv6: ${set}6
-  allow_reload: true
+firewall:
   reconcile_interval: 5s
+  firewalld:
+    mode: ipset
+    ipset_ipv4: ${set}4
+    ipset_ipv6: ${set}6
+    allow_reload: true
 EOC
   chown -R "$uid:$uid" "$dir"
   ip netns exec "$FW_NS" env DBUS_SYSTEM_BUS_ADDRESS="$(fw_bus_address)" \
