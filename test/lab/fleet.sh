@@ -27,7 +27,7 @@ fleet_am_args() {
   local k=$1 other st line
   other=$(( 3 - k )); st=$(loop__state)
   line=$(grep -E "^am$k: " "$(loop__repo)/deploy/fleet/alertmanager.args") || return 1
-  line=${line#am$k: }
+  line=${line#"am$k: "}
   sed -E \
     -e "s#--config.file=[^ ]+#--config.file=$st/alertmanager.yml#" \
     -e "s#--storage.path=[^ ]+#--storage.path=$st/am$k-data#" \
@@ -170,6 +170,7 @@ fleet_ss_count() { loop_ss_counts "$1" | awk -v p="$2" '$1 == p {n = $2} END {pr
 # (the floods began), CROSS_MS (the last flooded victim reached THRESHOLD
 # SYN_RECV sockets from PREFIX, by ss; "" if one never did) and BLOCK_MS
 # (the last victim's kernel dropped PREFIX). The floods go on: stop them.
+# shellcheck disable=SC2034,SC2010  # START_MS, CROSS_MS, BLOCK_MS are its results; the names are ours
 fleet_flood_wait_all() {
   local p=$1 timeout=$2 rate=$3 n=$4 threshold=$5 h i deadline w pids=() ok=0
   shift 5

@@ -29,6 +29,9 @@
 #   LOOP_STATE     state directory: configs, logs, PIDs [/tmp/$LOOP_NAME]
 #   LOOP_REPO      repository root [two levels above this file]
 #   LOOP_BIN       built binaries [$LOOP_REPO/bin]
+#   LOOP_PREBUILT  a directory of already built synguard-exporter and/or
+#                  synguard-responder that loop_build copies instead of
+#                  building them (e.g. from another commit) []
 #   LOOP_FLOOD_PREFIXES  the attacking /27s ["198.51.100.32/27 198.51.100.96/27"]
 #   LOOP_FLOOD_RATE      SYNs per second per prefix [1000]
 #   LOOP_BACKLOG   victim listen backlog (somaxconn) [256: about 128 sockets

@@ -80,12 +80,25 @@ loop_kill() {
 }
 
 # loop_build: the synguard binaries (make build) and the lab's own tools
-# (test/lab/cmd/*, into $LOOP_BIN/lab/).
+# (test/lab/cmd/*, into $LOOP_BIN/lab/). LOOP_PREBUILT=DIR takes
+# synguard-exporter and synguard-responder from DIR where they are there.
 loop_build() {
   local repo bin
   repo=$(loop__repo)
   bin=$(loop__bin)
-  (cd "$repo" && make -s build BIN="$bin") || return 1
+  if [ -n "${LOOP_PREBUILT:-}" ]; then
+    # synguard-NAME from LOOP_PREBUILT where it is there (a binary built
+    # from another commit, for comparing or while the tree does not
+    # build), the rest built from the tree.
+    local b
+    mkdir -p "$bin"
+    for b in exporter responder; do
+      if [ -x "$LOOP_PREBUILT/synguard-$b" ]; then cp "$LOOP_PREBUILT/synguard-$b" "$bin/" || return 1
+      else (cd "$repo" && go build -o "$bin/synguard-$b" "./cmd/$b") || return 1; fi
+    done
+  else
+    (cd "$repo" && make -s build BIN="$bin") || return 1
+  fi
   (cd "$repo" && go build -o "$bin/lab/" ./test/lab/cmd/services ./test/lab/cmd/nsforward \
     ./test/lab/cmd/labconfig ./test/lab/cmd/control ./test/lab/cmd/synflood) || return 1
 }

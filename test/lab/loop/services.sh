@@ -14,6 +14,7 @@ loop_services_up() {
 
 # loop_control_smtp I: the control host's SMTP dialogue with victim I; true
 # when it read the 220 banner and the reply to EHLO within 3 s.
+# shellcheck disable=SC2016  # the inner script's own $banner and $reply
 loop_control_smtp() {
   local i=$1
   ip netns exec "$(loop_att_ns)" timeout 4 bash -c '
