@@ -110,9 +110,12 @@ const (
 	// Reloaded: the firewall dropped its runtime entries (firewall-cmd
 	// --reload, nft flush ruleset, a deleted table).
 	Reloaded EventKind = iota + 1
-	// Restarted: the firewall's service started again. The backend has
-	// already prepared the new instance (firewalld in zone mode reloads to
-	// clear a crashed instance's stale kernel rules) before sending it.
+	// Restarted: the firewall's service started again. The backend
+	// prepares the new instance (firewalld in zone mode reloads to clear a
+	// crashed instance's stale kernel rules) before sending it, whether it
+	// noticed the restart by a signal or in a call; if preparing failed,
+	// Detail says so and the backend's next call prepares it again before
+	// it changes anything (or fails).
 	Restarted
 	// Stopped: the firewall's service went away; entries are kept in the
 	// state and restored when it is back (a Restarted event follows).
@@ -150,10 +153,13 @@ type Event struct {
 // call's error.
 //
 // Ownership: synguard removes only its own entries. Add reports Preexisting
-// for a prefix the backend held before the call; a caller that does not know
-// whether an earlier Add went through (an error, a crash) retries with Sync
-// and lists the prefix in owned, so that its own entry is not mistaken for
-// a preexisting one.
+// for a prefix the backend held before the call as an entry that is not
+// synguard's; an entry is synguard's when an earlier Add applied it, when
+// Prepare listed it in held, or when Sync listed it in owned. A caller that
+// does not know whether an earlier Add went through (an error, a crash)
+// retries with Sync and lists the prefix in owned, so that its own entry is
+// not mistaken for a preexisting one. A backend whose entries live apart
+// from the operator's (firewalld's ipsets) never reports Preexisting.
 //
 // Overlaps: the caller may ask for overlapping prefixes. The backend drops
 // every address of every Applied prefix, and may hold a prefix that lies
@@ -169,15 +175,18 @@ type Backend interface {
 	// Prepare checks that the firewall answers and makes what the backend
 	// needs (zone binding, sets, table). It runs at start and after a
 	// failure. held lists the prefixes the firewall confirmed to synguard
-	// before (from the state file): a backend may use it to notice that the
-	// firewall restarted while synguard was down and prepare it as after a
-	// Restarted event.
+	// before (from the state file): they are synguard's own, and a backend
+	// may use them to notice that the firewall restarted while synguard was
+	// down and prepare it as after a Restarted event. Add, Remove and Sync
+	// return ErrNotPrepared before it succeeded; List and Purge do not
+	// need it.
 	Prepare(ctx context.Context, held []netip.Prefix) error
 	// Add drops every entry's prefix: one Result per entry.
 	Add(ctx context.Context, entries []Entry) ([]Result, error)
 	// Remove lifts synguard's entries for the given prefixes: one Result
 	// per prefix. A Preexisting entry is never passed (the caller never
-	// owned it); a prefix not there is Removed.
+	// owned it); should one be, it stays and is reported Preexisting. A
+	// prefix not there is Removed.
 	Remove(ctx context.Context, ps []netip.Prefix) ([]Result, error)
 	// Sync makes the firewall hold every desired entry and none of the
 	// owned prefixes that are not desired, leaving everything else alone.
@@ -191,7 +200,10 @@ type Backend interface {
 	Purge(ctx context.Context, owned []netip.Prefix) error
 	// Watch calls notify for every change of the firewall that synguard did
 	// not make, until ctx ends; it resubscribes by itself when its source
-	// of events breaks, and returns only ctx's error.
+	// of events breaks (and then sends Reloaded, since events may have been
+	// missed), and returns only ctx's error. A restart a call notices
+	// first is sent to every running Watch. notify is called from Watch's
+	// goroutine, in order, and must not block for long.
 	Watch(ctx context.Context, notify func(Event)) error
 }
 

@@ -115,37 +115,6 @@ func (c *Client) ipsetPermanent(fam string, path dbus.ObjectPath) *store {
 	}
 }
 
-// stores returns every store the configuration keeps prefixes in, runtime
-// first, resolving permanent object paths once.
-func (c *Client) stores(ctx context.Context) ([]*store, error) {
-	if c.cfg.Mode == ModeZone {
-		sts := []*store{c.zoneRuntime()}
-		if c.cfg.Permanent {
-			p, err := c.configZone(ctx)
-			if err != nil {
-				return nil, err
-			}
-			sts = append(sts, c.zonePermanent(p))
-		}
-		return sts, nil
-	}
-	var sts []*store
-	for _, fam := range []string{prefix.FamilyIPv4, prefix.FamilyIPv6} {
-		sts = append(sts, c.ipsetRuntime(fam))
-		if c.cfg.Permanent {
-			p, err := c.configIPSet(ctx, c.setName(fam))
-			if err != nil {
-				return nil, err
-			}
-			if p == "" {
-				return nil, &Error{Op: "find ipset", Code: CodeInvalidIPSet, Message: fmt.Sprintf("permanent ipset %s does not exist: Prepare makes it", c.setName(fam))}
-			}
-			sts = append(sts, c.ipsetPermanent(fam, p))
-		}
-	}
-	return sts, nil
-}
-
 // ofFamily returns the prefixes a store holds: all for a zone, one family
 // for an ipset.
 func (st *store) ofFamily(ps []netip.Prefix) []netip.Prefix {
