@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/synguard/synguard/internal/daemontest"
 	"github.com/synguard/synguard/internal/firewalld/firewalldtest"
 )
 
@@ -21,7 +22,9 @@ func TestOperatorSurface(t *testing.T) {
 	os.WriteFile(token, []byte("op-secret\n"), 0o600)
 	cfgPath := writeConfig(t, "api:\n  bearer_token_file: "+token+"\n")
 	r := startResponder(t, "--dbus.address="+addr, "--config.file="+cfgPath)
-	waitFor(t, "firewalld_up", func() bool { return metricLine(r.metrics(t), "synguard_responder_firewalld_up 1") })
+	waitFor(t, "backend_up", func() bool {
+		return metricLine(r.metrics(t), "synguard_responder_backend_up{backend=\"firewalld\",mode=\"ipset\"} 1")
+	})
 	auth := []string{"Authorization", "Bearer op-secret"}
 	post := func(body string) (int, string) {
 		return r.do(t, http.MethodPost, "/api/v1/blocks", "application/json", body, auth...)
@@ -73,7 +76,9 @@ func TestOperatorSurface(t *testing.T) {
 	// A firewalld crash: while it is away, a block is accepted and kept;
 	// when it is back, restored with the others.
 	fake.Crash()
-	waitFor(t, "firewalld_up 0", func() bool { return metricLine(r.metrics(t), "synguard_responder_firewalld_up 0") })
+	waitFor(t, "backend_up 0", func() bool {
+		return metricLine(r.metrics(t), "synguard_responder_backend_up{backend=\"firewalld\",mode=\"ipset\"} 0")
+	})
 	if code, body := r.post(t, notification("firing", block("198.51.100.96/27"))); code != 200 || !strings.Contains(body, `"blocked":1`) {
 		t.Fatalf("webhook while firewalld is down: %d %s", code, body)
 	}
@@ -112,13 +117,13 @@ func TestOperatorSurface(t *testing.T) {
 	}
 
 	// Purge refuses while the responder runs, and works once it stopped.
-	m := NewMain(&syncBuffer{}, &syncBuffer{})
+	m := NewMain(&daemontest.Buffer{}, &daemontest.Buffer{})
 	if code := m.Main(t.Context(), []string{"--dbus.address=" + addr, "--config.file=" + cfgPath, "purge"}); code != 1 {
 		t.Fatalf("purge while running: exit %d", code)
 	}
-	r.stop()
-	out := &syncBuffer{}
-	m = NewMain(out, &syncBuffer{})
+	r.Stop()
+	out := &daemontest.Buffer{}
+	m = NewMain(out, &daemontest.Buffer{})
 	if code := m.Main(t.Context(), []string{"--dbus.address=" + addr, "--config.file=" + cfgPath, "purge"}); code != 0 {
 		t.Fatalf("purge: exit %d", code)
 	}
@@ -136,13 +141,13 @@ func TestOperatorSurface(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &daemontest.Buffer{}, &daemontest.Buffer{}
 	if code := NewMain(out, errOut).Main(t.Context(), []string{"--config.check", "--config.file=../../examples/responder.yml"}); code != 0 {
 		t.Fatalf("example config: exit %d: %s", code, errOut)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yml")
-	os.WriteFile(bad, []byte("firewalld:\n  mode: nft\n"), 0o600)
-	errOut = &syncBuffer{}
+	os.WriteFile(bad, []byte("firewall:\n  backend: pf\n"), 0o600)
+	errOut = &daemontest.Buffer{}
 	if code := NewMain(out, errOut).Main(t.Context(), []string{"--config.check", "--config.file=" + bad}); code != 1 || !strings.Contains(errOut.String(), bad+":2:") {
 		t.Fatalf("bad config: exit %d: %s", code, errOut)
 	}

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -16,104 +12,30 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/synguard/synguard/internal/daemontest"
 	"github.com/synguard/synguard/internal/firewalld/firewalldtest"
+	"github.com/synguard/synguard/internal/fixtures"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/e2e-output.txt from the current output")
+// responder is the whole program running in-process on a loopback port.
+type responder struct{ *daemontest.Daemon }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// responder is a running Main on a loopback port.
-type responder struct {
-	url    string
-	logs   *syncBuffer
-	stdout *syncBuffer
-	cancel func()
-	done   chan int
-	once   sync.Once
-}
-
-// startResponder runs the whole program in-process on 127.0.0.1:0.
+// startResponder runs Main with args on 127.0.0.1:0 until the test ends.
 func startResponder(t *testing.T, args ...string) *responder {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, stdout := &syncBuffer{}, &syncBuffer{}
-	m := NewMain(stdout, logs)
-	m.Listener = ln
-	m.Ready = make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &responder{url: "http://" + ln.Addr().String(), logs: logs, stdout: stdout, cancel: cancel, done: make(chan int, 1)}
-	go func() { r.done <- m.Main(ctx, args) }()
-	select {
-	case <-m.Ready:
-	case code := <-r.done:
-		t.Fatalf("responder exited with %d: %s", code, logs)
-	case <-time.After(10 * time.Second):
-		t.Fatal("responder did not start")
-	}
-	t.Cleanup(func() {
-		r.stop()
-		// A failed test shows what the responder said: the audit lines and
-		// firewalld events are what explain a block that did not land or lift.
-		if t.Failed() {
-			t.Logf("responder log:\n%s", logs)
-		}
-	})
-	return r
-}
-
-func (r *responder) stop() {
-	r.once.Do(func() {
-		r.cancel()
-		select {
-		case <-r.done:
-		case <-time.After(10 * time.Second):
-			panic("responder did not stop")
-		}
-	})
+	return &responder{daemontest.Start(t, "responder", func(ctx context.Context, env daemontest.Env) int {
+		m := NewMain(env.Stdout, env.Logs)
+		m.Listener, m.Ready = env.Listener, env.Ready
+		return m.Main(ctx, args)
+	})}
 }
 
 func (r *responder) do(t *testing.T, method, path, contentType, body string, header ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, r.url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return r.Do(t, method, path, contentType, body, header...)
 }
 
 func (r *responder) post(t *testing.T, body string) (int, string) {
@@ -123,11 +45,7 @@ func (r *responder) post(t *testing.T, body string) (int, string) {
 
 func (r *responder) metrics(t *testing.T) string {
 	t.Helper()
-	code, body := r.do(t, http.MethodGet, "/metrics", "", "")
-	if code != 200 {
-		t.Fatalf("GET /metrics: %d %s", code, body)
-	}
-	return body
+	return r.Get(t, "/metrics")
 }
 
 // waitFor polls cond for up to 10 s.
@@ -179,26 +97,19 @@ webhook:
   max_alerts: 20
 policy:
   allowlist: [192.0.2.0/26]
-firewalld:
-  mode: ipset
+firewall:
+  backend: firewalld
   reconcile_interval: 1h
   # The fake firewalld has no kernel behind it: cutting connections would
   # only walk the test host's own conntrack table.
   keep_connections: true
+  firewalld:
+    mode: ipset
 %s`, filepath.Join(dir, "state", "state.json"), extra)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func readTestdata(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // notification builds a webhook body with one firing alert per prefix.
@@ -231,9 +142,11 @@ func block(p string, extra ...string) map[string]string {
 func TestEndToEnd(t *testing.T) {
 	fake, addr := firewalldtest.Start(t)
 	r := startResponder(t, "--dbus.address="+addr, "--config.file="+writeConfig(t, ""), "--web.disable-exporter-metrics")
-	waitFor(t, "firewalld_up", func() bool { return metricLine(r.metrics(t), "synguard_responder_firewalld_up 1") })
+	waitFor(t, "backend_up", func() bool {
+		return metricLine(r.metrics(t), "synguard_responder_backend_up{backend=\"firewalld\",mode=\"ipset\"} 1")
+	})
 
-	firing := readTestdata(t, "firing.json")
+	firing := string(fixtures.Webhook(t, "firing.json"))
 	steps := []struct {
 		name, body string
 		code       int
@@ -241,7 +154,7 @@ func TestEndToEnd(t *testing.T) {
 	}{
 		{"real firing", firing, 200, `"blocked":1`},
 		{"HA duplicate", firing, 200, `"duplicates":1`},
-		{"real resolved", readTestdata(t, "resolved.json"), 200, `"status":"ok"`},
+		{"real resolved", string(fixtures.Webhook(t, "resolved.json")), 200, `"status":"ok"`},
 		{"malformed", firing[:100], 400, "malformed JSON"},
 		{"custom payload", `{"text":"flood"}`, 400, "custom"},
 		{"wrong version", strings.Replace(firing, `"version": "4"`, `"version": "3"`, 1), 400, "bad_version"},
@@ -287,19 +200,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	got := mask(r.metrics(t))
-	golden := filepath.Join("testdata", "e2e-output.txt")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("/metrics differs from %s (-want +got):\n%s", golden, lineDiff(string(want), got))
-	}
+	daemontest.Golden(t, filepath.Join("testdata", "e2e-output.txt"), got)
 	if _, err := exec.LookPath("promtool"); err == nil {
 		cmd := exec.Command("promtool", "check", "metrics")
 		cmd.Stdin = strings.NewReader(r.metrics(t))
@@ -309,20 +210,4 @@ func TestEndToEnd(t *testing.T) {
 	} else {
 		t.Log("promtool not installed: metrics lint skipped")
 	}
-}
-
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for _, l := range w {
-		if !slices.Contains(g, l) {
-			fmt.Fprintf(&b, "-%s\n", l)
-		}
-	}
-	for _, l := range g {
-		if !slices.Contains(w, l) {
-			fmt.Fprintf(&b, "+%s\n", l)
-		}
-	}
-	return b.String()
 }

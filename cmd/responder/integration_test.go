@@ -6,20 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/synguard/synguard/internal/blockstore"
+	"github.com/synguard/synguard/internal/daemontest"
 	"github.com/synguard/synguard/internal/firewalld"
 	"github.com/synguard/synguard/internal/lab"
 )
@@ -31,12 +29,14 @@ func labConfig(t *testing.T, ns, mode, extra string) (path, state string) {
 	path = filepath.Join(dir, "responder.yml")
 	state = filepath.Join(dir, "state", "state.json")
 	cfg := fmt.Sprintf(`state_file: %s
-firewalld:
-  mode: %s
-  allow_reload: true
-  conntrack_netns: %s
+firewall:
+  backend: firewalld
+  conntrack_netns: %[3]s
   reconcile_interval: 1h
-%s`, state, mode, "/run/netns/"+ns, extra)
+  firewalld:
+    mode: %[2]s
+    allow_reload: true
+%[4]s`, state, mode, "/run/netns/"+ns, extra)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,9 @@ func TestRealFirewalld(t *testing.T) {
 			l := startLab(t)
 			cfg, _ := labConfig(t, l.NS, mode, "")
 			r := startResponder(t, "--dbus.address="+l.BusAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
-			waitFor(t, "firewalld_up", func() bool { return metricLine(r.metrics(t), "synguard_responder_firewalld_up 1") })
+			waitFor(t, "backend_up", func() bool {
+				return metricLine(r.metrics(t), "synguard_responder_backend_up{backend=\"firewalld\",mode=\""+mode+"\"} 1")
+			})
 
 			est, err := l.Dial(lab.Attacker4, 2*time.Second)
 			if err != nil {
@@ -197,7 +199,7 @@ func TestRealFirewalld(t *testing.T) {
 			// firewalld crashes while the responder is down: at its start the
 			// responder restores the block, and an unblock then really lets
 			// the range in, the crash's stale kernel rules notwithstanding.
-			r.stop()
+			r.Stop()
 			l.Fw("fw_crash_restart")
 			r = startResponder(t, "--dbus.address="+l.BusAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
 			l.waitListed(mode, []string{"2001:db8:5:1::/64"}, 20*time.Second)
@@ -212,75 +214,21 @@ func TestRealFirewalld(t *testing.T) {
 	}
 }
 
-// binary builds synguard-responder once per test run.
-var binary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "sgr-bin")
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "synguard-responder")
-	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v: %s", err, out)
-	}
-	return path, nil
-})
+// process is the built synguard-responder binary, for crash tests.
+type process struct{ *daemontest.Process }
 
-type process struct {
-	cmd *exec.Cmd
-	url string
-}
-
-func startBinary(t *testing.T, args ...string) *process {
+// startBinary builds and runs the responder binary with args until the
+// test ends.
+func startBinary(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logf, err := os.OpenFile(filepath.Join(t.TempDir(), "responder.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, append(args, "--web.listen-address="+addr)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, url: "http://" + addr}
-	t.Cleanup(func() {
-		p.kill()
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("responder log:\n%s", b)
-		}
-	})
-	waitFor(t, "responder up", func() bool {
-		resp, err := http.Get(p.url + "/-/healthy")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return p
+	return &process{daemontest.Run(t, bin, args...)}
 }
 
-func (p *process) kill() {
-	if p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		_ = p.cmd.Wait()
-	}
-}
+// kill SIGKILLs it: a crash.
+func (p *process) kill() { p.Kill() }
 
 func (p *process) post(path, contentType, body string) (int, error) {
-	resp, err := http.Post(p.url+path, contentType, strings.NewReader(body))
+	resp, err := http.Post(p.URL+path, contentType, strings.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
@@ -305,7 +253,8 @@ func TestResponderCrashMidBatch(t *testing.T) {
     burst: 1000
 `)
 	args := []string{"--dbus.address=" + l.BusAddr, "--config.file=" + cfg, "--web.disable-exporter-metrics"}
-	p := startBinary(t, args...)
+	bin := daemontest.Build(t, ".", "synguard-responder")
+	p := startBinary(t, bin, args...)
 
 	// Long manual blocks that must survive everything.
 	var long []string
@@ -360,7 +309,7 @@ func TestResponderCrashMidBatch(t *testing.T) {
 		t.Fatalf("only %d blocks acknowledged before the kill", len(ackedNow))
 	}
 
-	p = startBinary(t, args...)
+	p = startBinary(t, bin, args...)
 	// Everything acknowledged is in firewalld again (plus, possibly,
 	// blocks saved but not acknowledged when the kill came).
 	deadline := time.Now().Add(15 * time.Second)
@@ -388,7 +337,7 @@ func TestResponderCrashMidBatch(t *testing.T) {
 	if got := l.listed(mode); len(got) <= len(long) {
 		t.Fatalf("with the responder down firewalld should still hold the expired blocks, holds %d", len(got))
 	}
-	startBinary(t, args...)
+	startBinary(t, bin, args...)
 	l.waitListed(mode, long, 20*time.Second)
 
 	// The state file remembers every acknowledged block as expired.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/synguard/synguard/internal/daemontest"
 	"github.com/synguard/synguard/internal/firewalld/firewalldtest"
 	"github.com/synguard/synguard/internal/origin/origintest"
 )
@@ -25,7 +26,9 @@ func TestOriginPolicy(t *testing.T) {
 	withPolicy := strings.Replace(readFile(t, cfg), "policy:\n", "policy:\n  origin:\n    never_block_countries: [de]\n", 1)
 	writeFile(t, cfg, withPolicy)
 	r := startResponder(t, "--dbus.address="+addr, "--config.file="+cfg)
-	waitFor(t, "firewalld_up", func() bool { return metricLine(r.metrics(t), "synguard_responder_firewalld_up 1") })
+	waitFor(t, "backend_up", func() bool {
+		return metricLine(r.metrics(t), "synguard_responder_backend_up{backend=\"firewalld\",mode=\"ipset\"} 1")
+	})
 
 	// 198.51.100.0/24 is the operator's upstream in DE (see origintest).
 	code, body := r.post(t, notification("firing", block("198.51.100.32/27"), block("203.0.113.32/27")))
@@ -63,7 +66,7 @@ func TestOriginPolicy(t *testing.T) {
 func TestOriginPolicyNeedsDatabase(t *testing.T) {
 	cfg := writeConfig(t, "")
 	writeFile(t, cfg, strings.Replace(readFile(t, cfg), "policy:\n", "policy:\n  origin:\n    only_block_countries: [ZZ]\n", 1))
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &daemontest.Buffer{}, &daemontest.Buffer{}
 	m := NewMain(stdout, stderr)
 	if code := m.Main(t.Context(), []string{"--config.check", "--config.file=" + cfg}); code == 0 {
 		t.Fatal("config check passed an origin policy without databases")

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/synguard/synguard/internal/conntrack"
+	"github.com/synguard/synguard/internal/firewall"
+	"github.com/synguard/synguard/internal/firewalld"
+	"github.com/synguard/synguard/internal/responderconfig"
+)
+
+// openedBackend is the configured backend and what closes it.
+type openedBackend struct {
+	firewall.Backend
+	close func()
+}
+
+// openBackend connects the backend firewall.backend names, wrapped so that
+// a new block also cuts the range's established connections (unless
+// firewall.keep_connections). A new backend is one case here, a package
+// of its own behind internal/firewall, and its section in responderconfig.
+func (m *Main) openBackend(cfg *responderconfig.Config) (*openedBackend, error) {
+	var ob openedBackend
+	switch cfg.Firewall.Backend {
+	case responderconfig.BackendFirewalld:
+		conn, err := firewalld.Connect(m.flags.dbusAddress)
+		if err != nil {
+			return nil, err
+		}
+		client, err := firewalld.New(conn, cfg.Firewall.Firewalld, m.logger)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		ob = openedBackend{Backend: client, close: func() { closeConn(conn) }}
+	default:
+		// responderconfig refuses unknown backends; this is a programming error.
+		return nil, fmt.Errorf("firewall backend %q is not built in", cfg.Firewall.Backend)
+	}
+	if !cfg.Firewall.KeepConnections {
+		ob.Backend = firewall.WithCut(ob.Backend, conntrack.Cutter{Netns: cfg.Firewall.ConntrackNetns}.Cut, m.logger)
+	}
+	return &ob, nil
+}
+
+func closeConn(c *dbus.Conn) { _ = c.Close() }
