@@ -64,7 +64,7 @@ YML
   "$work/synguard-responder" --config.file="$work/$2.yml" --dbus.address="$(fw_bus_address)" \
     --web.listen-address="127.0.0.1:$port" >"$work/$2.log" 2>&1 &
   rpid=$!
-  fw_wait_until 60 bash -c "curl -sf $url/metrics | grep -qx 'synguard_responder_firewalld_up 1'" \
+  fw_wait_until 60 bash -c "curl -sf $url/metrics | grep -q '^synguard_responder_backend_up{.*} 1$'" \
     || { tail -20 "$work/$2.log" >&2; echo "bench: responder not up" >&2; exit 1; }
 }
 
