@@ -6,5 +6,6 @@
 //
 // A new backend is a package of its own (internal/firewalld is one) that
 // implements Backend, owns its config section, and passes the contract suite
-// in internal/firewall/firewalltest.
+// in internal/firewall/firewalltest: its setups join TestContract in
+// contract_test.go, beside Memory's and firewalld's.
 package firewall

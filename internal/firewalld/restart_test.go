@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/synguard/synguard/internal/firewall"
 	"github.com/synguard/synguard/internal/firewalld"
+	"github.com/synguard/synguard/internal/firewalld/firewalldtest"
 )
 
 // A call that meets a new firewalld prepares it first: in zone mode the
@@ -200,5 +203,38 @@ func TestRestartOnce(t *testing.T) {
 	}
 	if n := fake.Calls("reload"); n != 1 {
 		t.Errorf("%d reloads, want 1", n)
+	}
+}
+
+// Watch outlives its subscription: with the bus connection gone it keeps
+// trying (logging once) and returns only its context's error.
+func TestWatchOutlivesSubscription(t *testing.T) {
+	_, addr := firewalldtest.Start(t)
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := firewalld.New(conn, firewalld.Config{Mode: firewalld.ModeZone}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Watch(wctx, func(firewall.Event) {}) }()
+	time.Sleep(200 * time.Millisecond)
+	conn.Close()
+	select {
+	case err := <-done:
+		t.Fatalf("Watch returned %v when its subscription broke", err)
+	case <-time.After(2500 * time.Millisecond): // two resubscribe attempts
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Watch = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch did not return after cancel")
 	}
 }

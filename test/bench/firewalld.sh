@@ -63,12 +63,12 @@ fw_root_nft_empty || { echo "bench: the root namespace's firewall changed!" >&2;
   echo "| \`firewall-cmd --zone=drop --add-source\` loop, $SAMPLE prefixes | $(awk -v d=$((t1 - t0)) 'BEGIN {printf "%.0f ms", d / 1000}') | $cmd_ms_per ms | 1x |"
   echo "| ipset mode: Add of 1,000 (one batch) | $(metric add1000-ms IPSet) ms | $i1k ms | $(ratio "$i1k")x faster |"
   echo "| ipset mode: Add of 10,000 (one batch) | $(metric add10000-ms IPSet) ms | $i10k ms | $(ratio "$i10k")x faster |"
-  echo "| ipset mode: Add of 10,000 as 1,000 concurrent Adds of 10 (50 callers) | $(metric add10000conc-ms IPSet) ms | $(metric add10000conc-ms/prefix IPSet) ms | $(ratio "$(metric add10000conc-ms/prefix IPSet)")x faster |"
   echo "| zone mode: Add of 1,000 (one batch) | $(metric add1000-ms Zone) ms | $z1k ms | $(ratio "$z1k")x faster |"
   echo
   echo "| what | time |"
   echo "|---|---|"
   echo "| ipset mode: one more block with 10,000 present (addEntry) | $(metric add1at10000-ms IPSet) ms |"
+  echo "| ipset mode: ten more blocks with 10,001 present (one engine step's batch, addEntry each) | $(metric add10at10000-ms IPSet) ms |"
   echo "| ipset mode: Sync restoring 10,000 after \`firewall-cmd --reload\` (one setEntries) | $(metric restore10000-ms IPSet) ms |"
   echo "| ipset mode: Sync with nothing to repair, 10,000 blocks | $(metric sync10000noop-ms IPSet) ms |"
   echo "| zone mode: one more block with 1,000 present (addSource) | $(metric add1at1000-ms Zone) ms |"

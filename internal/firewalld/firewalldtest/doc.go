@@ -5,8 +5,10 @@
 //
 // The fake answers as firewalld 1.3.3 does (same error codes, host bits kept
 // as given in zone sources, overlapping ipset entries refused, runtime lost on
-// reload and restart), can fail any method with any code, emits Reloaded, and
-// can stop, crash and start again (dropping and retaking the bus name). A
+// reload and restart), can fail any method with any code or refuse one
+// source or entry (Refuse), emits Reloaded, and can stop, crash and start
+// again (dropping the bus name and taking it on a new connection, so that a
+// client sees a new unique name, as with a new firewalld process). A
 // crash keeps the ranges blocked as zone sources in Blocked until the next
 // reload, as the stale nftables rules of a SIGKILLed firewalld do (ipset
 // entries do not stay: firewalld re-creates its sets empty).
