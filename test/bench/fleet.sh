@@ -19,7 +19,7 @@
 # if set). Everything it starts is stopped by recorded PID on exit.
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$REPO"
+cd "$REPO" || exit 1
 SIZES=${SIZES:-3 6}
 IDLE=${IDLE:-30}
 FLOOD=${FLOOD:-20}
@@ -33,7 +33,7 @@ export LOOP_BIN=$BASE/bin LOOP_SECONDS=1800
 out() { printf '%s\n' "$*"; [ -z "${BENCH_OUT:-}" ] || printf '%s\n' "$*" >>"$BENCH_OUT"; }
 TCK=$(getconf CLK_TCK)
 
-cleanup() { trap - EXIT INT TERM; loop_down 2>/dev/null; rm -rf "$BASE/bin"; }
+cleanup() { trap - EXIT INT TERM; loop_down 2>/dev/null; rm -rf "${BASE:?}/bin"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 

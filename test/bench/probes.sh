@@ -83,7 +83,7 @@ for conc in $CONCURRENCY; do
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/metrics" && break; sleep 0.1; done
   sleep "$WARMUP_SECONDS"
   curl -sf -o "$work/m0" "http://127.0.0.1:$port/metrics"
-  read -r r0_ok f0_ok r0_si f0_si < <(probe_sums "$work/m0")
+  read -r r0_ok f0_ok r0_si _ < <(probe_sums "$work/m0")
   c0=$(cpu_ticks "$exp"); t0=$EPOCHREALTIME
   gpeak=0; fpeak=0; thr=0
   end=$(( SECONDS + RUN_SECONDS ))
@@ -97,7 +97,7 @@ for conc in $CONCURRENCY; do
   done
   c1=$(cpu_ticks "$exp"); t1=$EPOCHREALTIME
   curl -sf -o "$work/m1" "http://127.0.0.1:$port/metrics"
-  read -r r1_ok f1_ok r1_si f1_si < <(probe_sums "$work/m1")
+  read -r r1_ok f1_ok r1_si _ < <(probe_sums "$work/m1")
   rss=$(status_kib "$exp" VmRSS); hwm=$(status_kib "$exp" VmHWM)
   kill "$exp"; wait "$exp" 2>/dev/null || true
   awk -v c="$conc" -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v clk="$clk" -v rss="$rss" -v hwm="$hwm" \

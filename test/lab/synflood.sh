@@ -154,9 +154,9 @@ NFT
   ip -n "$LAB_VNS" neigh replace "$LAB_ATTACKER6" lladdr "$mac_a" dev "$LAB_VETH_V" nud permanent
   ) || { echo "lab_up: set-up of $LAB_NAME failed" >&2; return 1; }
   lab_vx_bg listener "$LAB_STATE/bin/listener" -ports "$LAB_PORTS" -backlog "$LAB_BACKLOG" -seconds "$LAB_LISTEN_SECONDS"
-  local want i
+  local want
   want=$(( $(tr ',' '\n' <<<"$LAB_PORTS" | grep -c .) * 2 ))
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     [ "$(lab_vx ss -Hltn | wc -l)" -ge "$want" ] && return 0
     sleep 0.1
   done
@@ -232,8 +232,8 @@ lab_synack_dropped() {
 }
 
 lab_slab_wait() {
-  local max=${1:-1000} secs=${2:-180} n i
-  for i in $(seq "$secs"); do
+  local max=${1:-1000} secs=${2:-180} n
+  for _ in $(seq "$secs"); do
     n=$(awk '$1 == "request_sock_TCP" || $1 == "request_sock_TCPv6" {s += $2} END {print s + 0}' /proc/slabinfo)
     [ "$n" -le "$max" ] && return 0
     sleep 1
