@@ -93,7 +93,7 @@ func (c *change) commit() error {
 	if len(c.before) == 0 {
 		return nil
 	}
-	if err := l.store.Save(); err != nil {
+	if err := l.save(); err != nil {
 		for p, old := range c.before {
 			if old == nil {
 				l.store.Delete(p)
@@ -121,4 +121,13 @@ func (l *Ledger) lifted(b blockstore.Block, why string) blockstore.Block {
 	b.LastLifted = l.now()
 	b.LiftReason = why
 	return b
+}
+
+// save writes the store, counting a failure.
+func (l *Ledger) save() error {
+	err := l.store.Save()
+	if err != nil {
+		l.m.saveErr.Inc()
+	}
+	return err
 }

@@ -189,7 +189,7 @@ func (l *Ledger) SetPaused(p bool) error {
 		return nil
 	}
 	l.store.SetPaused(p)
-	if err := l.store.Save(); err != nil {
+	if err := l.save(); err != nil {
 		l.store.SetPaused(!p)
 		return fmt.Errorf("save state: %w", err)
 	}

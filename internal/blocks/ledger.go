@@ -157,7 +157,37 @@ func (l *Ledger) SetPolicy(p policy.Config) error {
 	l.mu.Unlock()
 	l.m.max.Set(float64(p.MaxActive))
 	l.RefreshOwn()
+	l.liftAllowlisted()
 	return nil
+}
+
+// liftAllowlisted lifts every active block that overlaps the allowlist or
+// the host's own addresses now, whole (never split: a block is one
+// decision), as after a reload that allowlisted a range or a new own
+// address. Operators' blocks too: the allowlist always wins.
+func (l *Ledger) liftAllowlisted() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var hit []blockstore.Block
+	l.store.Each(func(b blockstore.Block) {
+		if b.Active && l.pol.Allowlisted(b.Prefix, l.own) {
+			hit = append(hit, b)
+		}
+	})
+	if len(hit) == 0 {
+		return
+	}
+	c := l.newChange()
+	for _, b := range hit {
+		nb := l.lifted(b, blockstore.LiftAllowlisted)
+		c.lift(nb)
+		c.then(func() {
+			l.record(ActionAllowlist, ResultOK, nb, "detail", "the allowlist or an own address overlaps it")
+		})
+	}
+	if err := c.commit(); err != nil {
+		l.logger.Error("lift blocks the allowlist overlaps; retried at the next reload or own-address check", "blocks", len(hit), "err", err)
+	}
 }
 
 // SetOrigin replaces the origin lookup (nil: none), as a reload that
@@ -188,6 +218,7 @@ func (l *Ledger) RefreshOwn() {
 	l.mu.Lock()
 	l.own = s
 	l.mu.Unlock()
+	l.liftAllowlisted()
 }
 
 func (l *Ledger) recountLocked() {

@@ -3,6 +3,7 @@ package blocks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/firewall"
 	"github.com/synguard/synguard/internal/policy"
+	"github.com/synguard/synguard/internal/prefix"
 )
 
 func open(t *testing.T, path string, d firewall.Description) (*Ledger, *blockstore.Store, error) {
@@ -102,4 +104,74 @@ func TestRequeueKeepsNewer(t *testing.T) {
 	if !l.Take().Empty() {
 		t.Fatal("Take left work behind")
 	}
+}
+
+// TestAllowlistIsRetroactive: a reload that allowlists a range, or a new
+// own address, lifts every active block overlapping it, whole and audited.
+func TestAllowlistIsRetroactive(t *testing.T) {
+	st, err := blockstore.Open(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var own []netip.Addr
+	reg := prometheus.NewRegistry()
+	l, err := New(Options{Store: st, Policy: policy.Default(), Backend: firewall.Description{Backend: "memory"}, Registerer: reg,
+		OwnAddrs: func() ([]netip.Addr, error) { return own, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, b, c := netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("203.0.113.32/27"), netip.MustParsePrefix("192.0.2.64/27")
+	for _, p := range []netip.Prefix{a, b, c} {
+		if _, _, err := l.Block(ctx, p, time.Hour, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Take()
+	pol := policy.Default()
+	pol.Allow, _ = prefix.ParseSet([]string{"198.51.100.128/25"}) // inside a: a goes whole
+	if err := l.SetPolicy(pol); err != nil {
+		t.Fatal(err)
+	}
+	own = []netip.Addr{netip.MustParseAddr("203.0.113.40")} // a new own address inside b
+	l.RefreshOwn()
+	w := l.Take()
+	if fmt.Sprint(w.Remove) != fmt.Sprint([]netip.Prefix{a, b}) {
+		t.Fatalf("removals after the allowlist change: %v, want %v and %v", w.Remove, a, b)
+	}
+	for _, p := range []netip.Prefix{a, b} {
+		if r, _ := st.Get(p); r.Active || r.LiftReason != blockstore.LiftAllowlisted {
+			t.Fatalf("record of %s: %+v", p, r)
+		}
+	}
+	if r, _ := st.Get(c); !r.Active {
+		t.Fatalf("a block the allowlist does not touch was lifted: %+v", r)
+	}
+	if got := counter(t, reg, "synguard_responder_actions_total", "action", ActionAllowlist); got != 2 {
+		t.Fatalf("allowlist lifts counted %v, want 2", got)
+	}
+}
+
+// counter returns the value of the series of name whose label has value.
+func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no series %s{%s=%q}", name, label, value)
+	return 0
 }

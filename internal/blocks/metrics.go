@@ -17,6 +17,9 @@ const (
 	ActionResolve = "resolve" // a resolved alert (lifts only where configured)
 	ActionPurge   = "purge"   // every owned block removed (uninstall, emergency)
 	ActionPause   = "pause"   // the operator's pause switch
+	// ActionAllowlist lifts a block the allowlist (or an own address)
+	// came to overlap.
+	ActionAllowlist = "allowlist"
 
 	ResultOK        = "ok"        // decided and saved; the firewall follows
 	ResultDuplicate = "duplicate" // already so: nothing changed
@@ -31,6 +34,7 @@ type metrics struct {
 	refused *prometheus.CounterVec
 	paused  prometheus.Gauge
 	max     prometheus.Gauge
+	saveErr prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -55,16 +59,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "synguard_responder_blocks_max",
 			Help: "The cap on active blocks (policy.max_active_blocks); new blocks beyond it are refused (cap_reached).",
 		}),
+		saveErr: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "synguard_responder_state_save_errors_total",
+			Help: "Failed writes of the state file (disk full, read-only): the change was not made, or, for an expiry, is retried with backoff while the firewall keeps blocking.",
+		}),
 	}
 	for _, f := range []string{prefix.FamilyIPv4, prefix.FamilyIPv6} {
 		m.active.WithLabelValues(f)
 	}
 	// Every pair the ledger can count, so that each shows at zero.
 	for a, rs := range map[string][]string{
-		ActionBlock:   {ResultOK, ResultDuplicate, ResultDryRun, ResultFailed},
-		ActionUnblock: {ResultOK, ResultDryRun, ResultFailed},
-		ActionExpire:  {ResultOK},
-		ActionResolve: {ResultOK, ResultIgnored, ResultDryRun},
+		ActionBlock:     {ResultOK, ResultDuplicate, ResultDryRun, ResultFailed},
+		ActionUnblock:   {ResultOK, ResultDryRun, ResultFailed},
+		ActionExpire:    {ResultOK},
+		ActionAllowlist: {ResultOK},
+		ActionResolve:   {ResultOK, ResultIgnored, ResultDryRun},
 	} {
 		for _, r := range rs {
 			m.actions.WithLabelValues(a, r)
@@ -73,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range policy.Reasons {
 		m.refused.WithLabelValues(string(r))
 	}
-	reg.MustRegister(m.active, m.actions, m.refused, m.paused, m.max)
+	reg.MustRegister(m.active, m.actions, m.refused, m.paused, m.max, m.saveErr)
 	return m
 }
 

@@ -163,7 +163,7 @@ func (l *Ledger) Confirm(rs []firewall.Result) (resync bool) {
 		save = true
 	}
 	if save {
-		if err := l.store.Save(); err != nil {
+		if err := l.save(); err != nil {
 			l.logger.Error("save state after the firewall's answer; the next reconcile tries again", "err", err)
 		}
 	}
@@ -243,5 +243,5 @@ func (l *Ledger) Expire(now time.Time) error {
 func (l *Ledger) Checkpoint() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.store.Save()
+	return l.save()
 }

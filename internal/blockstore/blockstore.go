@@ -29,6 +29,9 @@ const (
 	LiftManual   = "manual"
 	LiftResolved = "resolved"
 	LiftPurged   = "purged"
+	// LiftAllowlisted: the allowlist (or the host's own addresses) came to
+	// overlap the block.
+	LiftAllowlisted = "allowlisted"
 )
 
 // Block is one prefix the responder blocks or blocked.

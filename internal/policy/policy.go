@@ -179,12 +179,22 @@ func (c *Config) Check(p netip.Prefix, own *prefix.Set) Reason {
 	if p.Bits() < min {
 		return ReasonTooBroad
 	}
-	for _, s := range []*prefix.Set{prefix.AlwaysAllowed, c.Allow, own} {
-		if _, hit := s.Overlaps(p); hit {
-			return ReasonAllowlisted
-		}
+	if c.Allowlisted(p, own) {
+		return ReasonAllowlisted
 	}
 	return ReasonNone
+}
+
+// Allowlisted reports whether p overlaps the always-allowed ranges, the
+// configured allowlist or own: what may never stay blocked, whatever its
+// length.
+func (c *Config) Allowlisted(p netip.Prefix, own *prefix.Set) bool {
+	for _, s := range []*prefix.Set{prefix.AlwaysAllowed, c.Allow, own} {
+		if _, hit := s.Overlaps(p); hit {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckOrigin reports whether a prefix of origin i may be blocked

@@ -55,6 +55,11 @@ type Driver struct {
 	doneSeq     uint64
 	lastErr     error
 	done        chan struct{} // closed and replaced after each step
+	// saveRetryAt and saveBackoff space the expiries retried after the
+	// state file could not be written (disk full, read-only): the due
+	// blocks stay in the firewall meanwhile.
+	saveRetryAt time.Time
+	saveBackoff time.Duration
 
 	kick chan struct{}
 }
@@ -90,7 +95,8 @@ func New(opts Options) (*Driver, error) {
 	return d, nil
 }
 
-// wake asks for a step soon: the ledger queued work.
+// wake asks for a step soon: the ledger queued work. The ledger calls it
+// under its own lock, so the driver never calls the ledger under d.mu.
 func (d *Driver) wake() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -203,8 +209,19 @@ func (d *Driver) Run(ctx context.Context) {
 			continue
 		}
 		wake := periodic
-		if next, ok := d.Ledger.NextExpiry(); ok && next.Before(wake) {
-			wake = next
+		d.mu.Lock()
+		saveRetry := d.saveRetryAt
+		d.mu.Unlock()
+		// The ledger's lock is never taken under the driver's: the ledger
+		// calls wake, which takes the driver's, under its own.
+		if next, ok := d.Ledger.NextExpiry(); ok {
+			if next.Before(saveRetry) {
+				// A due expiry whose save failed waits for its retry.
+				next = saveRetry
+			}
+			if next.Before(wake) {
+				wake = next
+			}
 		}
 		d.mu.Lock()
 		if !d.retryAt.IsZero() && d.retryAt.Before(wake) {

@@ -451,3 +451,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestExpirySaveFailureBacksOff: with the state file unwritable (a full or
+// read-only disk), a due expiry is retried with backoff rather than in a
+// spin of failed writes, the firewall keeps blocking meanwhile, and the
+// block is lifted once the state can be written again.
+func TestExpirySaveFailureBacksOff(t *testing.T) {
+	fw := newFaulty()
+	clk := newClock()
+	dir := t.TempDir()
+	h := start(t, filepath.Join(dir, "state", "state.json"), fw, clk, nil)
+	h.send(alert("198.51.100.32/27", true))
+	if err := os.RemoveAll(filepath.Join(dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	h.flush()
+	time.Sleep(300 * time.Millisecond)
+	h.flush()
+	if n := h.metric("synguard_responder_state_save_errors_total"); n < 1 || n > 3 {
+		t.Fatalf("%v failed saves of the expiry in 300 ms, want 1-3 (a retry with backoff, not a spin)", n)
+	}
+	if len(fw.Owned()) != 1 {
+		t.Fatal("a block whose expiry could not be saved must stay in the firewall")
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	waitFor(t, "the expiry lifted once the state is writable", func() bool { h.flush(); return len(fw.Owned()) == 0 })
+}

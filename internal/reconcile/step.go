@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/synguard/synguard/internal/blocks"
 	"github.com/synguard/synguard/internal/firewall"
 )
 
@@ -19,10 +18,7 @@ func (d *Driver) step(ctx context.Context) {
 	d.needPrepare, d.needSync = false, false
 	d.mu.Unlock()
 
-	if err := d.Ledger.Expire(d.now()); err != nil {
-		// Retried next step; until then the firewall keeps blocking.
-		d.logger.Error("save state after expiry; retrying", "err", err)
-	}
+	d.expire()
 	work := d.Ledger.Take()
 	var err error
 	op := ""
@@ -67,6 +63,11 @@ func (d *Driver) step(ctx context.Context) {
 		}
 	}
 
+	if err != nil {
+		// Back to the ledger before the driver's lock: the ledger's lock is
+		// never taken under it.
+		d.Ledger.Requeue(work)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if op == "" {
@@ -74,7 +75,7 @@ func (d *Driver) step(ctx context.Context) {
 		return
 	}
 	if err != nil {
-		d.failLocked(seq, op, err, work, prepare && op == opPrepare)
+		d.failLocked(seq, op, err, prepare && op == opPrepare)
 		return
 	}
 	if !d.up {
@@ -99,12 +100,12 @@ func (d *Driver) step(ctx context.Context) {
 	d.finishLocked(seq, nil)
 }
 
-// failLocked keeps what was not done for the retry: the work goes back to
-// the ledger (a newer change of the same prefix wins), the firewall's state
-// is unknown so the retry compares it all, and the retry waits a backoff.
-func (d *Driver) failLocked(seq uint64, op string, err error, work blocks.Work, prepareFailed bool) {
+// failLocked keeps what was not done for the retry (the work is already
+// back in the ledger, where a newer change of the same prefix wins): the
+// firewall's state is unknown so the retry compares it all, and the retry
+// waits a backoff.
+func (d *Driver) failLocked(seq uint64, op string, err error, prepareFailed bool) {
 	d.m.errors.WithLabelValues(op).Inc()
-	d.Ledger.Requeue(work)
 	d.needPrepare = d.needPrepare || prepareFailed || errors.Is(err, firewall.ErrNotPrepared)
 	d.needSync = true
 	d.backoff = min(max(2*d.backoff, d.opts.MinBackoff), d.opts.MaxBackoff)
@@ -127,4 +128,36 @@ func (d *Driver) finishLocked(seq uint64, err error) {
 	}
 	close(d.done)
 	d.done = make(chan struct{})
+}
+
+// Backoff of expiries whose save failed: from a second up to a minute.
+const (
+	saveMinBackoff = time.Second
+	saveMaxBackoff = time.Minute
+)
+
+// expire lifts the blocks that are due, unless an earlier save failed and
+// its retry is not due yet: a full disk must not turn the loop into a spin
+// of failed writes. Until the save succeeds the firewall keeps blocking.
+func (d *Driver) expire() {
+	now := d.now()
+	d.mu.Lock()
+	wait := now.Before(d.saveRetryAt)
+	d.mu.Unlock()
+	if wait {
+		return
+	}
+	err := d.Ledger.Expire(now)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		if d.saveBackoff > 0 {
+			d.logger.Info("state file written again; expiries go on")
+		}
+		d.saveBackoff, d.saveRetryAt = 0, time.Time{}
+		return
+	}
+	d.saveBackoff = min(max(2*d.saveBackoff, saveMinBackoff), saveMaxBackoff)
+	d.saveRetryAt = now.Add(d.saveBackoff)
+	d.logger.Error("save state after expiry; the due blocks stay in the firewall until it succeeds", "retry_in", d.saveBackoff, "err", err)
 }
