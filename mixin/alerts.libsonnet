@@ -1,0 +1,254 @@
+// synguard's alerting rules (rules/synguard.rules.yml).
+//
+// Labels the responder relies on: a block alert carries action="block" and the
+// series' own prefix and family labels (the exporter's canonical CIDR, so the
+// responder needs no translation) and, from the scrape config, the host label.
+// It is host-scoped (scope="host"): the responder applies it only on that
+// host. Fleet rules (issue 8, fleet.libsonnet) carry scope="fleet" and no host.
+//
+// Rule-level labels are not visible as $labels in the same rule's annotations,
+// so annotations take every value from the series' labels or from $value.
+local util = import 'lib/util.libsonnet';
+
+{
+  local cfg = $._config,
+  local sel(metric, matchers=[]) = util.selector(cfg, metric, matchers),
+  local host = util.hostRef(cfg),
+  local h = cfg.hostLabel,
+  // Every alert links to its own section of the runbook.
+  local withRunbooks(rules) = [r { annotations+: { runbook_url: util.runbook(cfg.runbookURLPattern, r.alert) } } for r in rules],
+
+  prometheusAlerts+:: {
+    groups+: [
+      {
+        name: 'synguard.block',
+        rules: withRunbooks([
+          // A prefix holding many half-open connections is the runbook's "pile of
+          // SYN_RECV from a few source ranges". The alert resolves by itself once
+          // the block lands (the kernel stops seeing the SYNs, the sockets time out),
+          // while the flood itself may go on: the responder must not read a
+          // resolve as "attack over". prefix="other" is the sum of everything
+          // outside the exporter's top N and never names one range: never block it.
+          {
+            alert: 'SynguardPrefixFlooding',
+            // for: 2s means "above the threshold at two consecutive evaluations"
+            // (2 s at 1 s, 15 s at 15 s, whatever the evaluation interval):
+            // a legitimate client leaves SYN_RECV within one round trip, so 50
+            // half-open sockets from one /27 seen twice is a flood, not a burst.
+            // A longer hold delays every block by as much (issue 6 measured p50
+            // 31.8 s from first SYN to first drop with 30s, 3.3 s with 1s).
+            expr: |||
+              %s >= %d
+            ||| % [sel('synguard_syn_recv_sockets', ['prefix!="other"', 'prefix=~".+/[0-9]+"']), cfg.prefixFloodSockets],
+            'for': cfg.prefixFloodFor,
+            labels: {
+              action: 'block',
+              scope: 'host',
+              severity: 'warning',
+            },
+            annotations: {
+              summary: 'SYN flood from {{ $labels.prefix }} on %s: block requested' % host,
+              description: '{{ $value }} sockets in SYN_RECV from {{ $labels.prefix }} ({{ $labels.family }}) on %s, at or above the block threshold of %d for %s. The responder is asked to drop this prefix; this alert resolves once the block lands even if the flood goes on.' % [host, cfg.prefixFloodSockets, cfg.prefixFloodFor],
+              // The runbook's whois step: who the prefix belongs to, from the
+              // exporter's origin databases (examples/exporter.yml, origin:).
+              origin: '{{ with printf `synguard_syn_recv_prefix_origin_info{instance=%q,prefix=%q}` $labels.instance $labels.prefix | query }}{{ $o := . | first }}{{ with $o | label `asn` }}AS{{ . }}{{ else }}unknown AS{{ end }}{{ with $o | label `as_org` }} ({{ . }}){{ end }}, {{ with $o | label `country` }}country {{ . }}{{ else }}unknown country{{ end }}{{ else }}unknown (no origin database configured){{ end }}',
+            },
+          },
+        ]),
+      },
+      {
+        name: 'synguard.flood',
+        rules: withRunbooks([
+          // Many distinct prefixes with a few sockets each is a spoofed or widely
+          // distributed flood: blocking prefixes would block innocent ranges and
+          // not stop it. No action label: nothing is blocked automatically.
+          {
+            alert: 'SynguardDiffuseFlood',
+            expr: |||
+              %s >= %d
+              and on (job, instance, family)
+              sum by (job, instance, family) (%s) >= %d
+            ||| % [sel('synguard_syn_recv_prefixes'), cfg.diffusePrefixes, sel('synguard_syn_recv_sockets'), cfg.diffuseSockets],
+            'for': cfg.diffuseFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Diffuse SYN flood on %s: not auto-blocked, rely on SYN cookies' % host,
+              description: '{{ $value }} distinct {{ $labels.family }} source prefixes hold {{ with printf `sum(synguard_syn_recv_sockets{instance=%%q,family=%%q})` $labels.instance $labels.family | query }}{{ . | first | value }}{{ end }} sockets in SYN_RECV on %s (thresholds: %d prefixes and %d sockets for %s). Sources this spread are usually spoofed: no prefix is blocked automatically. Check that net.ipv4.tcp_syncookies is 1 and raise the SYN backlog.' % [host, cfg.diffusePrefixes, cfg.diffuseSockets, cfg.diffuseFor],
+            },
+          },
+          // The kernel sends SYN cookies only when a listen queue overflows.
+          {
+            alert: 'SynguardSynCookiesSent',
+            expr: |||
+              rate(%s[%s]) > 0
+            ||| % [sel('synguard_tcp_syncookies_sent_total'), cfg.kernelRateWindow],
+            'for': cfg.kernelFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'SYN cookies being sent on %s' % host,
+              description: 'The kernel on %s is sending {{ $value | humanize }} SYN cookies per second (%s average) for %s: a listen queue is full. Cookies keep legitimate clients connecting; look for a flooding prefix or a diffuse flood.' % [host, cfg.kernelRateWindow, cfg.kernelFor],
+            },
+          },
+          {
+            alert: 'SynguardListenDrops',
+            expr: |||
+              rate(%s[%s]) > 0
+            ||| % [sel('synguard_tcp_listen_drops_total'), cfg.kernelRateWindow],
+            'for': cfg.kernelFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Connections dropped at listen sockets on %s' % host,
+              description: '{{ $value | humanize }} connection attempts per second (%s average) are being dropped at listen sockets on %s for %s: clients are being refused now.' % [cfg.kernelRateWindow, host, cfg.kernelFor],
+            },
+          },
+        ]),
+      },
+      {
+        name: 'synguard.services',
+        rules: withRunbooks([
+          {
+            alert: 'SynguardServiceUnreachable',
+            expr: |||
+              %s == 0
+            ||| % sel('synguard_probe_success'),
+            'for': cfg.serviceFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: '{{ $labels.module }} probe of {{ $labels.target }} failing from %s' % host,
+              description: 'The {{ $labels.module }} probe of {{ $labels.target }} run by %s has failed for %s; its last attempt took {{ with printf `synguard_probe_duration_seconds{instance=%%q,module=%%q,target=%%q}` $labels.instance $labels.module $labels.target | query }}{{ . | first | value | humanizeDuration }}{{ else }}an unknown time{{ end }}.' % [host, cfg.serviceFor],
+            },
+          },
+        ]),
+      },
+      {
+        name: 'synguard.health',
+        rules: withRunbooks([
+          {
+            alert: 'SynguardExporterDown',
+            expr: |||
+              up{%s} == 0
+            ||| % cfg.exporterSelector,
+            'for': cfg.downFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'synguard exporter on %s is down' % host,
+              description: 'Prometheus has failed to scrape the exporter at {{ $labels.instance }} for %s: no SYN_RECV counts and no probe results from this host, so no block alert can fire for it.' % cfg.downFor,
+            },
+          },
+          {
+            alert: 'SynguardCollectorFailing',
+            expr: |||
+              %s == 0
+            ||| % sel('synguard_scrape_collector_success'),
+            'for': cfg.collectorFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'synguard exporter collector {{ $labels.collector }} failing on %s' % host,
+              description: "The {{ $labels.collector }} collector of the exporter at {{ $labels.instance }} has failed every scrape for %s; its metrics are missing. The exporter's log says why." % cfg.collectorFor,
+            },
+          },
+          {
+            alert: 'SynguardResponderDown',
+            expr: |||
+              up{%s} == 0
+            ||| % cfg.responderSelector,
+            'for': cfg.downFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'synguard responder on %s is down' % host,
+              description: 'Prometheus has failed to scrape the responder at {{ $labels.instance }} for %s: block alerts for this host are not being applied and due blocks are not being lifted.' % cfg.downFor,
+            },
+          },
+          {
+            alert: 'SynguardBackendUnreachable',
+            expr: |||
+              %s == 0
+            ||| % sel('synguard_responder_backend_up'),
+            'for': cfg.backendFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'responder on %s cannot reach {{ $labels.backend }}' % host,
+              description: 'The responder at {{ $labels.instance }} has not reached its firewall backend ({{ $labels.backend }}{{ with $labels.mode }}, {{ . }} mode{{ end }}) for %s. It keeps the blocks it owns and retries, but none is applied or lifted until the backend answers.' % cfg.backendFor,
+            },
+          },
+          {
+            alert: 'SynguardBlocksNearCap',
+            expr: |||
+              sum by (job, instance, %(h)s) (%(active)s)
+              / on (job, instance, %(h)s) %(max)s
+              >= %(ratio)s
+            ||| % { h: h, active: sel('synguard_responder_blocks_active'), max: sel('synguard_responder_blocks_max'), ratio: cfg.blocksNearCapRatio },
+            'for': cfg.blocksNearCapFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'responder on %s is near its cap on active blocks' % host,
+              description: '{{ with printf `sum(synguard_responder_blocks_active{instance=%%q})` $labels.instance | query }}{{ . | first | value }}{{ end }} blocks are active on %s, {{ $value | humanizePercentage }} of the cap of {{ with printf `synguard_responder_blocks_max{instance=%%q}` $labels.instance | query }}{{ . | first | value }}{{ end }} (threshold %s for %s). At the cap new block requests are refused (reason cap_reached).' % [host, util.percent(std.parseJson(cfg.blocksNearCapRatio)), cfg.blocksNearCapFor],
+            },
+          },
+          // A repair means a block the responder owns was missing from firewalld
+          // (a reload, a restart, another tool) and was put back.
+          {
+            alert: 'SynguardReconcileDrift',
+            expr: |||
+              increase(%s[%s]) > 0
+            ||| % [sel('synguard_responder_reconcile_repairs_total'), cfg.driftWindow],
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: "firewalld drifted from the responder's blocks on %s" % host,
+              description: 'Reconcile on %s repaired about {{ $value | humanize }} firewalld entries in the last %s: something removed or changed blocks the responder owns (a firewalld reload or restart, or another tool).' % [host, cfg.driftWindow],
+            },
+          },
+          {
+            alert: 'SynguardBlockCapReached',
+            expr: |||
+              increase(%s[%s]) > 0
+            ||| % [sel('synguard_responder_refused_total', ['reason="cap_reached"']), cfg.capWindow],
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'responder on %s refuses blocks: cap reached' % host,
+              description: 'About {{ $value | humanize }} block requests were refused on %s in the last %s because the cap on active blocks (policy.max_active_blocks) is reached: flooding prefixes are not being blocked.' % [host, cfg.capWindow],
+            },
+          },
+          {
+            alert: 'SynguardResponderPaused',
+            expr: |||
+              %s == 1
+            ||| % sel('synguard_responder_paused'),
+            'for': cfg.pausedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'responder on %s is paused' % host,
+              description: 'The responder at {{ $labels.instance }} has been paused by an operator for %s: it acknowledges block alerts and changes nothing in firewalld.' % cfg.pausedFor,
+            },
+          },
+          // 401: the bearer tokens differ; 400: a payload it cannot use (a custom
+          // template, a wrong version); 413: a notification too large.
+          {
+            alert: 'SynguardWebhookRejected',
+            expr: |||
+              sum by (job, instance, %s, code) (increase(%s[%s])) > 0
+            ||| % [h, sel('synguard_responder_webhooks_total', ['code=~"4.."']), cfg.webhookWindow],
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'responder on %s rejects Alertmanager notifications ({{ $labels.code }})' % host,
+              description: "About {{ $value | humanize }} webhook notifications were answered {{ $labels.code }} by the responder at {{ $labels.instance }} in the last %s: Alertmanager's webhook config and the responder's do not agree, and those alerts change nothing." % cfg.webhookWindow,
+            },
+          },
+          {
+            alert: 'SynguardConfigReloadFailed',
+            expr: |||
+              %s == 0
+              or %s == 0
+            ||| % [sel('synguard_exporter_config_last_reload_successful'), sel('synguard_responder_config_last_reload_successful')],
+            'for': cfg.reloadFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'synguard config reload failed on %s ({{ $labels.job }})' % host,
+              description: 'The last configuration reload of {{ $labels.job }} at {{ $labels.instance }} failed; it runs on its previous configuration. Its log, or --config.check, says which file, line and reason.',
+            },
+          },
+        ]),
+      },
+    ],
+  },
+}

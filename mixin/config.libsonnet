@@ -1,0 +1,63 @@
+// The mixin's knobs. Override any of them from your own jsonnet:
+//
+//   (import 'synguard/mixin.libsonnet') + { _config+:: { hostLabel: 'node' } }
+//
+// Every threshold an alert uses sits here once: the expression, its `for:`
+// and the sentence in its description all read the same field, so they
+// cannot disagree (rules/tests pin the numbers of the defaults).
+{
+  _config+:: {
+    // Selectors of the two scrape jobs, for `up` and the dashboard's job
+    // variable. The fleet and the single-host deployments name the jobs so
+    // (deploy/prometheus/prometheus.yml, deploy/fleet/prometheus.yml).
+    exporterSelector: 'job="synguard-exporter"',
+    responderSelector: 'job="synguard-responder"',
+    // Extra matchers ANDed into every selector of an exporter or responder
+    // metric ('' = none): e.g. 'env="prod"' when several synguard
+    // deployments share one Prometheus.
+    metricSelector: '',
+    // The dashboard's job variable offers the jobs matching this.
+    jobRegex: 'synguard-.*',
+
+    // The target label naming a machine. The exporter and the responder on
+    // one host have different instances, so alerts and the dashboard group
+    // by this label, and the responder applies a host-scoped block only on
+    // the host this label names (its config's host: must equal it).
+    hostLabel: 'host',
+
+    // Where an alert's runbook section is: %s is the alert name in lower
+    // case, the anchor docs/ uses.
+    runbookURLPattern: 'https://github.com/synguard/synguard/blob/main/docs/runbook.md#%s',
+    fleetRunbookURLPattern: 'https://github.com/synguard/synguard/blob/main/docs/fleet.md#%s',
+    dashboardRunbookURL: 'https://github.com/synguard/synguard/blob/main/docs/runbook.md',
+
+    // SynguardPrefixFlooding: sockets from one prefix, and the hold.
+    prefixFloodSockets: 50,
+    prefixFloodFor: '2s',
+    // SynguardDiffuseFlood: distinct prefixes AND sockets in one family.
+    diffusePrefixes: 64,
+    diffuseSockets: 256,
+    diffuseFor: '1m',
+    // SynguardSynCookiesSent, SynguardListenDrops: the rate window and hold.
+    kernelRateWindow: '2m',
+    kernelFor: '1m',
+    serviceFor: '1m',
+    downFor: '1m',
+    collectorFor: '5m',
+    backendFor: '30s',
+    // SynguardBlocksNearCap: share of policy.max_active_blocks, written as
+    // PromQL shows it (a string: jsonnet would print 0.8 as 0.80000000000000004).
+    blocksNearCapRatio: '0.8',
+    blocksNearCapFor: '1m',
+    capWindow: '5m',
+    driftWindow: '10m',
+    pausedFor: '5m',
+    webhookWindow: '10m',
+    reloadFor: '1m',
+
+    // Fleet (rules/fleet.rules.yml): per-host sockets, and hosts.
+    fleetHostSockets: 25,
+    fleetHosts: 2,
+    fleetFor: '0s',
+  },
+}
