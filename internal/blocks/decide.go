@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/origin"
@@ -47,6 +49,25 @@ func newBlock(d policy.Decision, old blockstore.Block, now time.Time) blockstore
 	}
 }
 
+// maxText bounds every string the ledger keeps from a request (an alert's
+// name and summary, an operator's reason): they go to the state file, the
+// status page and the audit log, and an unauthenticated sender must not be
+// able to grow any of them.
+const maxText = 256
+
+// clip returns s cut to at most maxText bytes, on a rune boundary, marked
+// with an ellipsis when cut.
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	cut := maxText - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(s[:cut], "") + "…"
+}
+
 // originRecord is what a block keeps of an origin: nothing when unknown.
 func originRecord(i origin.Info) *origin.Info {
 	if !i.Known() {
@@ -72,7 +93,7 @@ func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Resul
 		switch d.Verdict {
 		case policy.Refuse:
 			res.Refused[d.Reason]++
-			l.refuseLocked(d.Reason, d.Prefix, a.Name())
+			l.refuseLocked(d.Reason, d.Prefix, clip(a.Name()))
 		case policy.Ignore:
 			l.m.actions.WithLabelValues(ActionResolve, ResultIgnored).Inc()
 		case policy.Duplicate:
@@ -92,7 +113,7 @@ func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Resul
 			l.wakeLocked()
 		case policy.Block:
 			nb := newBlock(d, old, now)
-			nb.Source, nb.Alert, nb.Reason = blockstore.SourceAlert, a.Name(), a.Summary
+			nb.Source, nb.Alert, nb.Reason = blockstore.SourceAlert, clip(a.Name()), clip(a.Summary)
 			res.Blocked++
 			if d.DryRun {
 				l.record(ActionBlock, ResultDryRun, nb)
@@ -138,7 +159,7 @@ func (l *Ledger) Block(ctx context.Context, p netip.Prefix, d time.Duration, rea
 		extra = []any{"extend", true}
 	default: // policy.Block
 		nb = newBlock(dec, old, now)
-		nb.Source, nb.Reason = blockstore.SourceManual, reason
+		nb.Source, nb.Reason = blockstore.SourceManual, clip(reason)
 	}
 	isNew := dec.Verdict == policy.Block
 	if dec.DryRun {

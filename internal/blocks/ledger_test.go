@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -174,4 +175,64 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) 
 	}
 	t.Fatalf("no series %s{%s=%q}", name, label, value)
 	return 0
+}
+
+// TestStoredTextAndHistoryBounded: what an unauthenticated sender controls
+// (an alert's name and summary) is stored clipped, and the history of
+// lifted blocks is capped, oldest forgotten first.
+func TestStoredTextAndHistoryBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	st, err := blockstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Hour)
+	for i := range 1200 {
+		p := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, byte(i >> 8), byte(i)}), 64)
+		st.Put(blockstore.Block{Prefix: p, Source: blockstore.SourceAlert, Since: t0, Expiry: t0, Offences: 1,
+			LastLifted: t0.Add(time.Duration(i) * time.Second), LiftReason: blockstore.LiftExpired})
+	}
+	st.SetBackend("memory", "")
+	if err := st.Save(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	l, st, err := open(t, path, firewall.Description{Backend: "memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := policy.Default()
+	small.MaxActive = 10 // the history cap is then its floor, 1,000
+	if err := l.SetPolicy(small); err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Repeat("é", 1<<20)
+	res, err := l.HandleAlerts(context.Background(), []policy.Alert{
+		{Firing: true, Labels: map[string]string{"action": "block", "alertname": huge, "prefix": "198.51.100.32/27"}, Summary: huge},
+		{Firing: true, Labels: map[string]string{"action": "block", "alertname": huge, "prefix": "10.0.0.0/8"}},
+	})
+	if err != nil || res.Blocked != 1 {
+		t.Fatalf("handle: %+v %v", res, err)
+	}
+	b, _ := st.Get(netip.MustParsePrefix("198.51.100.32/27"))
+	if len(b.Alert) > maxText || len(b.Reason) > maxText || !utf8.ValidString(b.Reason) || !strings.HasSuffix(b.Reason, "…") {
+		t.Fatalf("stored %d-byte alert name and %d-byte reason, want at most %d, valid UTF-8, marked as cut", len(b.Alert), len(b.Reason), maxText)
+	}
+	for _, r := range l.Status().Refusals {
+		if len(r.Detail) > maxText {
+			t.Fatalf("a refusal keeps %d bytes of the alert's name", len(r.Detail))
+		}
+	}
+	l.Confirm(nil)
+	if n := st.Len(); n != l.historyCap()+1 {
+		t.Fatalf("%d records after pruning, want the cap of lifted ones (%d) plus the active block", n, l.historyCap())
+	}
+	oldest := netip.MustParsePrefix("2001:db8::/64")
+	newest := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 1199 >> 8, 1199 & 0xff}), 64)
+	if _, ok := st.Get(oldest); ok {
+		t.Fatal("the oldest lifted block was kept")
+	}
+	if _, ok := st.Get(newest); !ok {
+		t.Fatal("the newest lifted block was forgotten")
+	}
 }

@@ -188,19 +188,39 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// pruneLocked forgets lifted blocks whose offences are no longer remembered.
+// pruneLocked forgets lifted blocks whose offences are no longer
+// remembered, and beyond that the oldest lifted ones past historyCap: the
+// history of lifted blocks is bounded like the active ones, so prefixes
+// rotating through blocks cannot grow the state without end. A forgotten
+// prefix only loses its escalation.
 func (l *Ledger) pruneLocked(now time.Time) bool {
 	var old []netip.Prefix
+	var lifted []blockstore.Block
 	l.store.Each(func(b blockstore.Block) {
-		if !b.Active && !b.Owned() && l.pol.OffenceMemory > 0 && now.Sub(b.LastLifted) > l.pol.OffenceMemory {
+		if b.Active || b.Owned() {
+			return
+		}
+		if l.pol.OffenceMemory > 0 && now.Sub(b.LastLifted) > l.pol.OffenceMemory {
+			old = append(old, b.Prefix)
+			return
+		}
+		lifted = append(lifted, b)
+	})
+	if over := len(lifted) - l.historyCap(); over > 0 {
+		slices.SortFunc(lifted, func(a, b blockstore.Block) int { return a.LastLifted.Compare(b.LastLifted) })
+		for _, b := range lifted[:over] {
 			old = append(old, b.Prefix)
 		}
-	})
+	}
 	for _, p := range old {
 		l.store.Delete(p)
 	}
 	return len(old) > 0
 }
+
+// historyCap is how many lifted blocks the ledger remembers: as many as it
+// may hold active, at least 1,000.
+func (l *Ledger) historyCap() int { return max(l.pol.MaxActive, 1000) }
 
 // NextExpiry returns when the next active block expires.
 func (l *Ledger) NextExpiry() (time.Time, bool) {

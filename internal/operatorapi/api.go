@@ -47,11 +47,15 @@ type API struct {
 	e      Engine
 	opts   atomic.Pointer[Options]
 	logger *slog.Logger
+	// cop refuses cross-origin browser requests: a web page an operator's
+	// browser opens must not block, unblock or pause (curl and the CLI
+	// send no Origin).
+	cop *http.CrossOriginProtection
 }
 
 // New returns the API for e.
 func New(e Engine, opts Options, logger *slog.Logger) *API {
-	a := &API{e: e, logger: logger}
+	a := &API{e: e, logger: logger, cop: http.NewCrossOriginProtection()}
 	a.SetOptions(opts)
 	return a
 }
@@ -130,6 +134,10 @@ func (a *API) getPause(w http.ResponseWriter, _ *http.Request) {
 func (a *API) change(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		o := a.opts.Load()
+		if err := a.cop.Check(r); err != nil {
+			fail(w, http.StatusForbidden, "cross-origin request refused: %v", err)
+			return
+		}
 		if o.ReadOnly {
 			fail(w, http.StatusForbidden, "the operator API is read-only (api.read_only)")
 			return

@@ -103,6 +103,8 @@ func TestAPI(t *testing.T) {
 		want                         string
 	}{
 		{"no token", "POST", "/api/v1/blocks", "application/json", `{"prefix":"203.0.113.0/27"}`, nil, 401, "bearer"},
+		{"cross-site page", "POST", "/api/v1/pause", "", "", append([]string{"Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"}, auth...), 403, "cross-origin"},
+		{"cross-origin unblock", "DELETE", "/api/v1/blocks/198.51.100.32/27", "", "", append([]string{"Origin", "http://evil.example"}, auth...), 403, "cross-origin"},
 		{"form", "POST", "/api/v1/blocks", "application/x-www-form-urlencoded", `prefix=203.0.113.0/27`, auth, 415, "JSON"},
 		{"bad json", "POST", "/api/v1/blocks", "application/json", `{"prefix":`, auth, 400, "malformed"},
 		{"bad prefix", "POST", "/api/v1/blocks", "application/json", `{"prefix":"x"}`, auth, 400, "parse prefix"},

@@ -61,6 +61,9 @@ const (
 	ReasonTooManyAlerts Reason = "too_many_alerts"
 	// ReasonUnauthorized is a request without the configured bearer token.
 	ReasonUnauthorized Reason = "unauthorized"
+	// ReasonCrossOrigin is a browser's cross-origin request (a web page
+	// trying to post alerts or change blocks).
+	ReasonCrossOrigin Reason = "cross_origin"
 )
 
 // Reasons lists every reason, so that metrics can show each one at zero.
@@ -70,5 +73,5 @@ var Reasons = []Reason{
 	ReasonOriginCountryProtected, ReasonOriginASNProtected, ReasonOriginCountryNotListed,
 	ReasonOriginASNNotListed, ReasonOriginUnknown,
 	ReasonBadJSON, ReasonBadVersion, ReasonCustomPayload, ReasonBodyTooLarge,
-	ReasonTooManyAlerts, ReasonUnauthorized,
+	ReasonTooManyAlerts, ReasonUnauthorized, ReasonCrossOrigin,
 }

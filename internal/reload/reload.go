@@ -74,6 +74,12 @@ func (r *Reloader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "reload needs POST or PUT", http.StatusMethodNotAllowed)
 		return
 	}
+	// A web page in an operator's browser must not reload either binary
+	// (a reload of a half-edited file, or one that undoes a fix).
+	if err := http.NewCrossOriginProtection().Check(req); err != nil {
+		http.Error(w, fmt.Sprintf("cross-origin request refused: %v", err), http.StatusForbidden)
+		return
+	}
 	if err := r.Reload("http"); err != nil {
 		http.Error(w, fmt.Sprintf("reload failed: %v", err), http.StatusInternalServerError)
 		return

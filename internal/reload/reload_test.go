@@ -46,6 +46,14 @@ func TestReloader(t *testing.T) {
 	if v := lastOK(t, r); v != 0 {
 		t.Fatalf("last_reload_successful = %v after a failure", v)
 	}
+	// A web page in an operator's browser posting cross-site.
+	before := len(calls)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
+	req.Header.Set("Origin", "http://evil.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden || len(calls) != before {
+		t.Fatalf("cross-site reload: %v %v, %d reloads", resp, err, len(calls)-before)
+	}
 	resp, err := http.Get(srv.URL)
 	if err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET: %v %v", resp, err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,11 +44,23 @@ type Handler struct {
 	responder Responder
 	logger    *slog.Logger
 	webhooks  *prometheus.CounterVec
+	// bodies holds a token per body being read: at most MaxConcurrentBodies
+	// bodies (of up to max_body_bytes each) are in memory at once, however
+	// many clients send.
+	bodies   chan struct{}
+	inFlight prometheus.Gauge
+	// cop refuses cross-origin browser requests (a web page an operator's
+	// browser opens cannot post alerts); Alertmanager sends no Origin.
+	cop *http.CrossOriginProtection
 }
 
+// MaxConcurrentBodies bounds the webhook bodies read at once; a request
+// beyond it waits (its connection held, its body unread) until one is done.
+const MaxConcurrentBodies = 4
+
 // Status codes the handler answers, shown at zero in the metrics.
-var statusCodes = []int{http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized,
-	http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge, http.StatusInternalServerError}
+var statusCodes = []int{http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden,
+	http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusInternalServerError}
 
 // New returns a Handler and registers synguard_responder_webhooks_total on reg.
 func New(opts Options, r Responder, reg prometheus.Registerer, logger *slog.Logger) *Handler {
@@ -58,11 +71,17 @@ func New(opts Options, r Responder, reg prometheus.Registerer, logger *slog.Logg
 			Name: "synguard_responder_webhooks_total",
 			Help: "Webhook notifications received, by HTTP status code answered.",
 		}, []string{"code"}),
+		bodies: make(chan struct{}, MaxConcurrentBodies),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "synguard_responder_webhook_bodies_in_flight",
+			Help: "Webhook bodies being read now; at most MaxConcurrentBodies (4), the rest wait.",
+		}),
+		cop: http.NewCrossOriginProtection(),
 	}
 	for _, c := range statusCodes {
 		h.webhooks.WithLabelValues(strconv.Itoa(c))
 	}
-	reg.MustRegister(h.webhooks)
+	reg.MustRegister(h.webhooks, h.inFlight)
 	h.SetOptions(opts)
 	return h
 }
@@ -96,6 +115,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, http.StatusMethodNotAllowed, map[string]any{"status": "error", "error": "use POST"})
 		return
 	}
+	if err := h.cop.Check(r); err != nil {
+		h.refuse(w, &Error{http.StatusForbidden, policy.ReasonCrossOrigin, "cross-origin request refused: " + err.Error()}, 1)
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		// A browser's form or text/plain post needs no preflight: only
+		// application/json is Alertmanager's, and a page cannot send it
+		// cross-origin without asking first.
+		h.refuse(w, &Error{http.StatusUnsupportedMediaType, policy.ReasonBadJSON,
+			"Content-Type must be application/json (Alertmanager's), not " + strconv.Quote(r.Header.Get("Content-Type"))}, 1)
+		return
+	}
 	if opts.BearerToken != "" {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(opts.BearerToken)) != 1 {
@@ -107,7 +138,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limit <= 0 {
 		limit = 4 << 20
 	}
+	select {
+	case h.bodies <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	h.inFlight.Inc()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	h.inFlight.Dec()
+	<-h.bodies
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -21,12 +23,15 @@ import (
 // fakeResponder is a function-field fake of Responder.
 type fakeResponder struct {
 	HandleAlertsFn func(ctx context.Context, alerts []policy.Alert) (blocks.Result, error)
+	mu             sync.Mutex
 	refused        map[policy.Reason]int
 	calls          int
 }
 
 func (f *fakeResponder) HandleAlerts(ctx context.Context, alerts []policy.Alert) (blocks.Result, error) {
+	f.mu.Lock()
 	f.calls++
+	f.mu.Unlock()
 	if f.HandleAlertsFn == nil {
 		return blocks.Result{Blocked: len(alerts)}, nil
 	}
@@ -34,6 +39,8 @@ func (f *fakeResponder) HandleAlerts(ctx context.Context, alerts []policy.Alert)
 }
 
 func (f *fakeResponder) CountRefused(r policy.Reason, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.refused == nil {
 		f.refused = map[policy.Reason]int{}
 	}
@@ -103,11 +110,15 @@ func TestDecodeBad(t *testing.T) {
 	}
 }
 
-func post(t *testing.T, h http.Handler, body, token string) (*http.Response, string) {
+func post(t *testing.T, h http.Handler, body, token string, header ...string) (*http.Response, string) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -136,6 +147,14 @@ func TestHandler(t *testing.T) {
 	if resp, body := post(t, h, "{", "s3cret"); resp.StatusCode != 400 || !strings.Contains(body, "malformed JSON") {
 		t.Fatalf("bad json: %d %s", resp.StatusCode, body)
 	}
+	// A web page in an operator's browser: a simple (preflight-free) post,
+	// and a cross-site one.
+	if resp, body := post(t, h, firing, "s3cret", "Content-Type", "text/plain"); resp.StatusCode != 415 || !strings.Contains(body, "application/json") {
+		t.Fatalf("text/plain body: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, h, firing, "s3cret", "Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"); resp.StatusCode != 403 || !strings.Contains(body, "cross-origin") {
+		t.Fatalf("cross-site post: %d %s", resp.StatusCode, body)
+	}
 	truncated := strings.Replace(firing, `"truncatedAlerts": 0`, `"truncatedAlerts": 7`, 1)
 	if resp, _ := post(t, h, truncated, "s3cret"); resp.StatusCode != 200 {
 		t.Fatalf("truncated: %d", resp.StatusCode)
@@ -155,13 +174,14 @@ func TestHandler(t *testing.T) {
 	if f.calls != 3 {
 		t.Fatalf("responder called %d times, want 3 (refused payloads must not reach it)", f.calls)
 	}
-	want := map[policy.Reason]int{policy.ReasonUnauthorized: 2, policy.ReasonBodyTooLarge: 1, policy.ReasonBadJSON: 1, policy.ReasonTruncated: 7}
+	want := map[policy.Reason]int{policy.ReasonUnauthorized: 2, policy.ReasonBodyTooLarge: 1, policy.ReasonBadJSON: 2,
+		policy.ReasonCrossOrigin: 1, policy.ReasonTruncated: 7}
 	for r, n := range want {
 		if f.refused[r] != n {
 			t.Errorf("refused[%s] = %d, want %d", r, f.refused[r], n)
 		}
 	}
-	for code, n := range map[string]float64{"200": 2, "401": 2, "413": 1, "400": 1, "500": 1, "405": 1} {
+	for code, n := range map[string]float64{"200": 2, "401": 2, "403": 1, "413": 1, "415": 1, "400": 1, "500": 1, "405": 1} {
 		if got := counterValue(t, h.webhooks.WithLabelValues(code)); got != n {
 			t.Errorf("webhooks_total{code=%s} = %v, want %v", code, got, n)
 		}
@@ -175,4 +195,56 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestBodiesBounded: however many clients send at once, at most
+// MaxConcurrentBodies bodies are read (and held in memory) at a time; the
+// others wait unread, and all are answered once the first are done.
+func TestBodiesBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := New(Options{MaxBodyBytes: 1 << 20}, &fakeResponder{}, reg, slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	const n = MaxConcurrentBodies + 3
+	firing := readFile(t, "firing.json")
+	writers := make([]*io.PipeWriter, n)
+	codes := make(chan int, n)
+	for i := range n {
+		pr, pw := io.Pipe()
+		writers[i] = pw
+		go func() {
+			resp, err := http.Post(srv.URL, "application/json", pr)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+		// Half a body: the handler that took it keeps reading.
+		go pw.Write([]byte(firing[:50]))
+	}
+	inFlight := func() float64 {
+		var m dto.Metric
+		if err := h.inFlight.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetGauge().GetValue()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for inFlight() < MaxConcurrentBodies && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // would any more start reading?
+	if got := inFlight(); got != MaxConcurrentBodies {
+		t.Fatalf("%v bodies read at once, want %d", got, MaxConcurrentBodies)
+	}
+	for _, pw := range writers {
+		go func() { pw.Write([]byte(firing[50:])); pw.Close() }()
+	}
+	for range n {
+		if code := <-codes; code != 200 {
+			t.Fatalf("a waiting notification was answered %d, want 200", code)
+		}
+	}
 }
