@@ -94,12 +94,15 @@ func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Resul
 		case policy.Refuse:
 			res.Refused[d.Reason]++
 			l.refuseLocked(d.Reason, d.Prefix, clip(a.Name()))
+			l.waitLocked(a, d, now)
 		case policy.Ignore:
+			l.unwaitLocked(d.Prefix)
 			l.m.actions.WithLabelValues(ActionResolve, ResultIgnored).Inc()
 		case policy.Duplicate:
 			res.Duplicates++
 			l.m.actions.WithLabelValues(ActionBlock, ResultDuplicate).Inc()
 		case policy.Shorten:
+			l.unwaitLocked(d.Prefix)
 			nb := old
 			nb.Expiry = d.Expiry
 			if d.DryRun {
@@ -112,6 +115,7 @@ func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Resul
 			// The driver's expiry check lifts it when due.
 			l.wakeLocked()
 		case policy.Block:
+			l.unwaitLocked(d.Prefix)
 			nb := newBlock(d, old, now)
 			nb.Source, nb.Alert, nb.Reason = blockstore.SourceAlert, clip(a.Name()), clip(a.Summary)
 			res.Blocked++

@@ -60,6 +60,9 @@ type Ledger struct {
 	active  map[string]int // active blocks by family
 	pending queue
 	recent  *recent
+	// waiting holds firing alerts the rate limit or the cap refused, by
+	// prefix (waiting.go).
+	waiting map[netip.Prefix]waitingAlert
 	// wake tells the driver that work is queued (nil before SetWake).
 	wake func()
 }

@@ -35,6 +35,7 @@ type metrics struct {
 	paused  prometheus.Gauge
 	max     prometheus.Gauge
 	saveErr prometheus.Counter
+	waiting prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -63,6 +64,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "synguard_responder_state_save_errors_total",
 			Help: "Failed writes of the state file (disk full, read-only): the change was not made, or, for an expiry, is retried with backoff while the firewall keeps blocking.",
 		}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "synguard_responder_alerts_waiting",
+			Help: "Firing block alerts refused for the rate limit or the cap and waiting to be applied as soon as it allows (at most max_active_blocks, each at most an hour).",
+		}),
 	}
 	for _, f := range []string{prefix.FamilyIPv4, prefix.FamilyIPv6} {
 		m.active.WithLabelValues(f)
@@ -82,7 +87,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range policy.Reasons {
 		m.refused.WithLabelValues(string(r))
 	}
-	reg.MustRegister(m.active, m.actions, m.refused, m.paused, m.max, m.saveErr)
+	reg.MustRegister(m.active, m.actions, m.refused, m.paused, m.max, m.saveErr, m.waiting)
 	return m
 }
 

@@ -84,8 +84,10 @@ type Status struct {
 	Backend        Backend
 	// Blocks are the active blocks, sorted by prefix; Pending says which of
 	// them are not yet confirmed by the firewall.
-	Blocks   []blockstore.Block
-	Pending  map[netip.Prefix]bool
+	Blocks  []blockstore.Block
+	Pending map[netip.Prefix]bool
+	// Waiting are the firing alerts waiting for the rate limit or the cap.
+	Waiting  []Waiting
 	Actions  []Recent
 	Refusals []Recent
 }
@@ -98,6 +100,7 @@ func (l *Ledger) Status() Status {
 	s := Status{
 		Now: l.now(), Host: l.pol.Host, Paused: l.store.Paused(), DryRun: l.pol.DryRun,
 		Pending:  map[netip.Prefix]bool{},
+		Waiting:  l.waitingLocked(),
 		Actions:  last(l.recent.actions, l.recent.n),
 		Refusals: last(l.recent.refusals, l.recent.n),
 	}

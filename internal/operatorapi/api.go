@@ -120,8 +120,12 @@ func (a *API) list(w http.ResponseWriter, _ *http.Request) {
 	for _, b := range s.Blocks {
 		out = append(out, toJSON(b, s.Pending[b.Prefix]))
 	}
+	waiting := make([]map[string]any, 0, len(s.Waiting))
+	for _, wa := range s.Waiting {
+		waiting = append(waiting, map[string]any{"prefix": wa.Prefix.String(), "alert": wa.Alert, "since": wa.Since, "waits_for": wa.Reason})
+	}
 	reply(w, http.StatusOK, map[string]any{
-		"blocks": out, "paused": s.Paused, "dry_run": s.DryRun,
+		"blocks": out, "waiting": waiting, "paused": s.Paused, "dry_run": s.DryRun,
 		"backend": s.Backend.Name, "backend_mode": s.Backend.Mode, "backend_up": s.Backend.Up,
 	})
 }

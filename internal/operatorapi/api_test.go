@@ -66,7 +66,8 @@ func TestAPI(t *testing.T) {
 	f := &fakeEngine{
 		StatusFn: func() blocks.Status {
 			return blocks.Status{Backend: blocks.Backend{Name: "firewalld", Up: true}, Blocks: []blockstore.Block{{Prefix: p, Source: "alert", Alert: "SynFloodPrefix", Since: since, Expiry: since.Add(time.Hour), Offences: 2, Active: true}},
-				Pending: map[netip.Prefix]bool{}}
+				Pending: map[netip.Prefix]bool{},
+				Waiting: []blocks.Waiting{{Prefix: netip.MustParsePrefix("203.0.113.64/27"), Alert: "SynFloodPrefix", Since: since, Reason: policy.ReasonRateLimited}}}
 		},
 		BlockFn: func(q netip.Prefix, d time.Duration, reason string) (blockstore.Block, bool, error) {
 			if q.Bits() < 24 {
@@ -91,7 +92,8 @@ func TestAPI(t *testing.T) {
 
 	code, body := do(t, mux, "GET", "/api/v1/blocks", "", "")
 	for _, want := range []string{`"prefix": "198.51.100.32/27"`, `"family": "ipv4"`, `"alert": "SynFloodPrefix"`, `"origin": null`,
-		`"since": "2026-11-26T12:00:00Z"`, `"expiry": "2026-11-26T13:00:00Z"`, `"offences": 2`, `"applied": true`, `"backend": "firewalld"`, `"backend_up": true`} {
+		`"since": "2026-11-26T12:00:00Z"`, `"expiry": "2026-11-26T13:00:00Z"`, `"offences": 2`, `"applied": true`, `"backend": "firewalld"`, `"backend_up": true`,
+		`"waiting": [`, `"waits_for": "rate_limited"`, `"prefix": "203.0.113.64/27"`} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Fatalf("GET blocks: %d, %s lacks %s", code, body, want)
 		}

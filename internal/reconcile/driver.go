@@ -46,15 +46,18 @@ type Driver struct {
 	mu          sync.Mutex
 	needPrepare bool
 	needSync    bool
-	up          bool
-	detail      string
-	lastSync    time.Time
-	retryAt     time.Time
-	backoff     time.Duration
-	reqSeq      uint64
-	doneSeq     uint64
-	lastErr     error
-	done        chan struct{} // closed and replaced after each step
+	// reloaded: the next sync follows a reload or restart the backend
+	// reported, so its repairs are explained (counted apart).
+	reloaded bool
+	up       bool
+	detail   string
+	lastSync time.Time
+	retryAt  time.Time
+	backoff  time.Duration
+	reqSeq   uint64
+	doneSeq  uint64
+	lastErr  error
+	done     chan struct{} // closed and replaced after each step
 	// saveRetryAt and saveBackoff space the expiries retried after the
 	// state file could not be written (disk full, read-only): the due
 	// blocks stay in the firewall meanwhile.
@@ -119,10 +122,10 @@ func (d *Driver) Notify(ev firewall.Event) {
 	switch ev.Kind {
 	case firewall.Reloaded:
 		d.logger.Info("firewall reloaded; restoring blocks", "backend", d.desc.String(), "detail", ev.Detail)
-		d.needSync = true
+		d.needSync, d.reloaded = true, true
 	case firewall.Restarted:
 		d.logger.Info("firewall restarted; restoring blocks", "backend", d.desc.String(), "detail", ev.Detail)
-		d.needSync = true
+		d.needSync, d.reloaded = true, true
 	case firewall.Stopped:
 		d.logger.Warn("firewall stopped; blocks are kept and restored when it is back", "backend", d.desc.String(), "detail", ev.Detail)
 		d.setUpLocked(false, "stopped")
@@ -221,6 +224,12 @@ func (d *Driver) Run(ctx context.Context) {
 			}
 			if next.Before(wake) {
 				wake = next
+			}
+		}
+		if d.Ledger.HasWaiting() {
+			// Alerts wait for the rate limit: look again in a second.
+			if soon := now.Add(time.Second); soon.Before(wake) {
+				wake = soon
 			}
 		}
 		d.mu.Lock()

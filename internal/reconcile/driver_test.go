@@ -170,6 +170,9 @@ func TestExpiryEscalationAndRestart(t *testing.T) {
 	if r := h2.metric("synguard_responder_reconcile_repairs_total"); r < 1 {
 		t.Fatalf("restore of the lost entry is a repair: %v", r)
 	}
+	if r := h2.metric("synguard_responder_reconcile_reload_repairs_total"); r != 0 {
+		t.Fatalf("no reload was reported, yet %v repairs were put down to one", r)
+	}
 	if fw.Calls("prepare") != prepares+1 {
 		t.Fatalf("Prepare ran %d times at start, want 1", fw.Calls("prepare")-prepares)
 	}
@@ -184,7 +187,8 @@ func TestBackendEvents(t *testing.T) {
 	fw.Reload()
 	waitFor(t, "the reload repaired", func() bool {
 		h.flush()
-		return len(fw.Owned()) == 2 && h.metric("synguard_responder_reconcile_repairs_total") == 2
+		return len(fw.Owned()) == 2 && h.metric("synguard_responder_reconcile_repairs_total") == 2 &&
+			h.metric("synguard_responder_reconcile_reload_repairs_total") == 2 // explained by the reload: not drift
 	})
 
 	// The firewall goes away: calls fail, desired kept, retried with backoff.
@@ -480,4 +484,37 @@ func TestExpirySaveFailureBacksOff(t *testing.T) {
 	}
 	clk.Advance(time.Minute)
 	waitFor(t, "the expiry lifted once the state is writable", func() bool { h.flush(); return len(fw.Owned()) == 0 })
+}
+
+// TestRateLimitedAlertsWait: a firing alert refused for the rate limit is
+// applied as soon as the limit allows, not at Alertmanager's next repeat an
+// hour later; one that resolves meanwhile is forgotten.
+func TestRateLimitedAlertsWait(t *testing.T) {
+	fw := newFaulty()
+	clk := newClock()
+	h := start(t, filepath.Join(t.TempDir(), "state.json"), fw, clk, func(c *policy.Config) { c.RatePerMinute, c.Burst = 60, 1 })
+	refused := h.send(alert("198.51.100.0/27", true), alert("198.51.100.32/27", true), alert("198.51.100.64/27", true), alert("198.51.100.96/27", true))
+	if refused[policy.ReasonRateLimited] != 3 || len(fw.Owned()) != 1 {
+		t.Fatalf("burst of 1: refused %v, firewall %v", refused, h.held())
+	}
+	if w := h.d.Status().Waiting; len(w) != 3 || w[0].Reason != policy.ReasonRateLimited {
+		t.Fatalf("waiting: %+v", w)
+	}
+	if h.metric("synguard_responder_alerts_waiting") != 3 {
+		t.Fatal("alerts_waiting gauge")
+	}
+	// One resolves while it waits: never blocked.
+	h.send(alert("198.51.100.96/27", false))
+	clk.Advance(time.Second) // one token
+	waitFor(t, "the first waiting alert applied a second later", func() bool { h.flush(); return len(fw.Owned()) == 2 })
+	clk.Advance(time.Second)
+	waitFor(t, "the second one a second after", func() bool { h.flush(); return len(fw.Owned()) == 3 })
+	clk.Advance(time.Minute)
+	h.flush()
+	if got := h.held(); got != "[198.51.100.0/27 198.51.100.32/27 198.51.100.64/27]" {
+		t.Fatalf("firewall holds %v; the resolved alert must not be blocked", got)
+	}
+	if w := h.d.Status().Waiting; len(w) != 0 || h.metric("synguard_responder_alerts_waiting") != 0 {
+		t.Fatalf("still waiting: %+v", w)
+	}
 }

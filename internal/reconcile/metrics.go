@@ -15,11 +15,13 @@ const (
 )
 
 type metrics struct {
-	up       prometheus.Gauge
-	errors   *prometheus.CounterVec
-	refused  *prometheus.CounterVec
-	repairs  prometheus.Counter
-	lastSync prometheus.Gauge
+	up      prometheus.Gauge
+	errors  *prometheus.CounterVec
+	refused *prometheus.CounterVec
+	repairs prometheus.Counter
+	// reloadRepairs: the repairs of syncs that followed a reported reload.
+	reloadRepairs prometheus.Counter
+	lastSync      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, d firewall.Description) *metrics {
@@ -44,6 +46,10 @@ func newMetrics(reg prometheus.Registerer, d firewall.Description) *metrics {
 			Name: "synguard_responder_reconcile_repairs_total",
 			Help: "Entries a reconcile had to add to or remove from the firewall because they had been lost or left behind (a reload, a restart, someone else's change).",
 		}),
+		reloadRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "synguard_responder_reconcile_reload_repairs_total",
+			Help: "The part of synguard_responder_reconcile_repairs_total made by the reconcile after a firewall reload or restart the backend reported: expected, not drift.",
+		}),
 		lastSync: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "synguard_responder_last_reconcile_success_timestamp_seconds",
 			Help: "When the firewall last matched the desired state after a full reconcile.",
@@ -55,6 +61,6 @@ func newMetrics(reg prometheus.Registerer, d firewall.Description) *metrics {
 	for _, op := range []string{opAdd, opRemove, opSync} {
 		m.refused.WithLabelValues(op)
 	}
-	reg.MustRegister(m.up, m.errors, m.refused, m.repairs, m.lastSync)
+	reg.MustRegister(m.up, m.errors, m.refused, m.repairs, m.reloadRepairs, m.lastSync)
 	return m
 }

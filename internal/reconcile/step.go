@@ -14,11 +14,12 @@ import (
 func (d *Driver) step(ctx context.Context) {
 	d.mu.Lock()
 	seq := d.reqSeq
-	prepare, sync := d.needPrepare, d.needSync
-	d.needPrepare, d.needSync = false, false
+	prepare, sync, reloaded := d.needPrepare, d.needSync, d.reloaded
+	d.needPrepare, d.needSync, d.reloaded = false, false, false
 	d.mu.Unlock()
 
 	d.expire()
+	d.Ledger.ApplyWaiting(d.now())
 	work := d.Ledger.Take()
 	var err error
 	op := ""
@@ -75,6 +76,8 @@ func (d *Driver) step(ctx context.Context) {
 		return
 	}
 	if err != nil {
+		// The retry's sync still follows the reload.
+		d.reloaded = d.reloaded || reloaded
 		d.failLocked(seq, op, err, prepare && op == opPrepare)
 		return
 	}
@@ -86,6 +89,9 @@ func (d *Driver) step(ctx context.Context) {
 	if sync {
 		if repairs > 0 {
 			d.m.repairs.Add(float64(repairs))
+			if reloaded {
+				d.m.reloadRepairs.Add(float64(repairs))
+			}
 			d.logger.Info("reconcile repaired the firewall", "backend", d.desc.String(), "repairs", repairs)
 		}
 		d.lastSync = d.now()
