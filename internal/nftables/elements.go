@@ -39,16 +39,6 @@ func covers(q, p netip.Prefix) bool {
 	return q.Addr().Is4() == p.Addr().Is4() && q.Bits() <= p.Bits() && q.Contains(p.Addr())
 }
 
-// coveredBy returns the prefix of cs that holds p, if any.
-func coveredBy(cs []netip.Prefix, p netip.Prefix) (netip.Prefix, bool) {
-	for _, q := range cs {
-		if covers(q, p) {
-			return q, true
-		}
-	}
-	return netip.Prefix{}, false
-}
-
 // famIndex is p's index in families.
 func famIndex(p netip.Prefix) int {
 	if p.Addr().Is4() {

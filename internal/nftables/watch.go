@@ -83,7 +83,8 @@ func (b *Backend) touched(gen *nft.MonitorEvents) string {
 	by := "another process"
 	if gen.GeneratedBy != nil {
 		if g, ok := gen.GeneratedBy.Data.(*nft.GenMsg); ok {
-			if int(g.ProcPID) == os.Getpid() {
+			// The kernel names the thread that committed the batch.
+			if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", g.ProcPID)); err == nil {
 				return ""
 			}
 			by = fmt.Sprintf("%s (pid %d)", g.ProcComm, g.ProcPID)
