@@ -4,17 +4,21 @@ import (
 	"fmt"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/synguard/synguard/internal/conntrack"
 	"github.com/synguard/synguard/internal/firewall"
 	"github.com/synguard/synguard/internal/firewalld"
+	"github.com/synguard/synguard/internal/nftables"
 	"github.com/synguard/synguard/internal/responderconfig"
 )
 
-// openedBackend is the configured backend and what closes it.
+// openedBackend is the configured backend, what closes it, and the
+// backend's own metrics (nil for none).
 type openedBackend struct {
 	firewall.Backend
-	close func()
+	close     func()
+	collector prometheus.Collector
 }
 
 // openBackend connects the backend firewall.backend names, wrapped so that
@@ -35,6 +39,12 @@ func (m *Main) openBackend(cfg *responderconfig.Config) (*openedBackend, error) 
 			return nil, err
 		}
 		ob = openedBackend{Backend: client, close: func() { closeConn(conn) }}
+	case responderconfig.BackendNftables:
+		b, err := nftables.New(cfg.Firewall.Nftables, m.logger)
+		if err != nil {
+			return nil, err
+		}
+		ob = openedBackend{Backend: b, close: func() { _ = b.Close() }, collector: b.Collector()}
 	default:
 		// responderconfig refuses unknown backends; this is a programming error.
 		return nil, fmt.Errorf("firewall backend %q is not built in", cfg.Firewall.Backend)

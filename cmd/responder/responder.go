@@ -133,6 +133,9 @@ func (m *Main) start(ctx context.Context, r *daemon.Runtime, cfg *responderconfi
 		return nil, err
 	}
 	r.OnStop(backend.close)
+	if backend.collector != nil {
+		r.Registry.MustRegister(backend.collector)
+	}
 	m.origin = origin.NewSource(m.logger)
 	if err := m.origin.Apply(cfg.Origin); err != nil {
 		return nil, fmt.Errorf("open origin databases: %w", err)

@@ -12,13 +12,17 @@ import (
 
 	"github.com/synguard/synguard/internal/configfile"
 	"github.com/synguard/synguard/internal/firewalld"
+	"github.com/synguard/synguard/internal/nftables"
 	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/policy"
 	"github.com/synguard/synguard/internal/prefix"
 )
 
-// BackendFirewalld is firewall.backend's default and, for now, only value.
-const BackendFirewalld = "firewalld"
+// The values of firewall.backend: firewalld (the default) or plain nftables.
+const (
+	BackendFirewalld = "firewalld"
+	BackendNftables  = "nftables"
+)
 
 // Config is the responder's configuration file.
 type Config struct {
@@ -94,7 +98,7 @@ type BlockDuration struct {
 // settings every backend shares, and each backend's own settings beneath
 // it, in a subsection the backend's package owns (defaults, validation).
 type Firewall struct {
-	// Backend names the backend: "firewalld" (the default and only one).
+	// Backend names the backend: "firewalld" (the default) or "nftables".
 	Backend string `yaml:"backend"`
 	// ReconcileInterval is how often the responder compares the firewall
 	// with the desired state in full, besides after each event.
@@ -107,6 +111,8 @@ type Firewall struct {
 	ConntrackNetns string `yaml:"conntrack_netns"`
 	// Firewalld is the firewalld backend's own section.
 	Firewalld firewalld.Config `yaml:"firewalld"`
+	// Nftables is the nftables backend's own section.
+	Nftables nftables.Config `yaml:"nftables"`
 }
 
 // UnmarshalYAML reads the section over its defaults, refusing unknown keys
@@ -117,8 +123,8 @@ func (f *Firewall) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	at := func(key string) *yaml.Node { return configfile.Or(configfile.Field(n, key), n) }
-	if f.Backend != BackendFirewalld {
-		return configfile.Errorf(at("backend"), "firewall.backend %q is not a known backend (known: %s)", f.Backend, BackendFirewalld)
+	if f.Backend != BackendFirewalld && f.Backend != BackendNftables {
+		return configfile.Errorf(at("backend"), "firewall.backend %q is not a known backend (known: %s, %s)", f.Backend, BackendFirewalld, BackendNftables)
 	}
 	if f.ReconcileInterval < configfile.Duration(time.Second) {
 		return configfile.Errorf(at("reconcile_interval"), "firewall.reconcile_interval must be at least 1s")
@@ -128,7 +134,12 @@ func (f *Firewall) UnmarshalYAML(n *yaml.Node) error {
 
 // Capacity is the most blocks the backend holds per family, 0 for no
 // limit of its own.
-func (f Firewall) Capacity() int { return f.Firewalld.Capacity() }
+func (f Firewall) Capacity() int {
+	if f.Backend == BackendNftables {
+		return f.Nftables.Capacity()
+	}
+	return f.Firewalld.Capacity()
+}
 
 // Default returns the configuration used without a file: the values of
 // examples/responder.yml.
@@ -150,7 +161,7 @@ func Default() *Config {
 		},
 		Firewall: Firewall{
 			Backend: BackendFirewalld, ReconcileInterval: configfile.Duration(time.Minute),
-			Firewalld: firewalld.DefaultConfig(),
+			Firewalld: firewalld.DefaultConfig(), Nftables: nftables.DefaultConfig(),
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/synguard/synguard/internal/firewalld"
+	"github.com/synguard/synguard/internal/nftables"
 )
 
 func TestExampleIsDefault(t *testing.T) {
@@ -39,7 +40,10 @@ func TestBad(t *testing.T) {
 		{"max below base", "\npolicy:\n  block_duration:\n    base: 2h\n    max: 1h\n", ":2: policy: block duration must be positive and at most the maximum"},
 		{"bad allowlist", "policy:\n  allowlist:\n    - 192.0.2.0/24\n    - nope\n", `:4: parse prefix "nope"`},
 		{"old section", "firewalld:\n  mode: zone\n", ":1: field firewalld not found"},
-		{"unknown backend", "firewall:\n  backend: nftables\n", `:2: firewall.backend "nftables" is not a known backend (known: firewalld)`},
+		{"unknown backend", "firewall:\n  backend: iptables\n", `:2: firewall.backend "iptables" is not a known backend (known: firewalld, nftables)`},
+		{"unknown nftables key", "firewall:\n  nftables:\n    tabel: x\n", ":3: field tabel not found in type nftables"},
+		{"bad table", "firewall:\n  backend: nftables\n  nftables:\n    table: \"syn guard\"\n", `:4: nftables.table: invalid table name "syn guard"`},
+		{"short grace", "firewall:\n  nftables:\n    timeout_grace: 10s\n", ":3: nftables.timeout_grace: 10s: at least 1m"},
 		{"unknown firewall key", "firewall:\n  mode: zone\n", ":2: field mode not found in type firewall"},
 		{"short interval", "firewall:\n  reconcile_interval: 500ms\n", ":2: firewall.reconcile_interval must be at least 1s"},
 		{"bad mode", "firewall:\n  firewalld:\n    mode: iptables\n", `:3: firewalld.mode: unknown mode "iptables"`},
@@ -97,5 +101,25 @@ func TestFirewallSection(t *testing.T) {
 	}
 	if f.Capacity() != 0 {
 		t.Errorf("zone mode capacity %d, want 0", f.Capacity())
+	}
+}
+
+func TestNftablesSection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yml")
+	os.WriteFile(path, []byte("firewall:\n  backend: nftables\n  nftables:\n    timeout_grace: 1h\n  firewalld:\n    mode: zone\n"), 0o600)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Firewall
+	if f.Backend != BackendNftables || f.Nftables.TimeoutGrace.Std() != time.Hour || f.Nftables.Table != nftables.DefaultTable {
+		t.Errorf("nftables settings: %+v", f)
+	}
+	// Interval sets have no limit of synguard's, whatever firewalld's says.
+	if f.Capacity() != 0 {
+		t.Errorf("nftables capacity %d, want 0", f.Capacity())
+	}
+	if d := Default().Firewall.Nftables; d != nftables.DefaultConfig() {
+		t.Errorf("default nftables section %+v", d)
 	}
 }
