@@ -118,6 +118,34 @@ local util = import 'lib/util.libsonnet';
               description: 'The {{ $labels.module }} probe of {{ $labels.target }} run by %s has failed for %s; its last attempt took {{ with printf `synguard_probe_duration_seconds{instance=%%q,module=%%q,target=%%q}` $labels.instance $labels.module $labels.target | query }}{{ . | first | value | humanizeDuration }}{{ else }}an unknown time{{ end }}.' % [host, cfg.serviceFor],
             },
           },
+          // A probe that has not started for probesStoppedIntervals of its
+          // own interval: its success series keeps the last verdict, so a
+          // stuck scheduler would look healthy forever.
+          {
+            alert: 'SynguardProbesStopped',
+            expr: |||
+              time() - %s > %d * %s
+            ||| % [sel('synguard_probe_last_run_timestamp_seconds'), cfg.probesStoppedIntervals, sel('synguard_probe_interval_seconds')],
+            'for': cfg.probesStoppedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: '{{ $labels.module }} probe of {{ $labels.target }} stopped running on %s' % host,
+              description: "The {{ $labels.module }} probe of {{ $labels.target }} on %s last started {{ $value | humanizeDuration }} ago, more than %d of its intervals, for %s: its success and duration are stale. The exporter's log says why." % [host, cfg.probesStoppedIntervals, cfg.probesStoppedFor],
+            },
+          },
+          // The earliest NotAfter of the chain the last TLS probe saw.
+          {
+            alert: 'SynguardTLSCertExpiringSoon',
+            expr: |||
+              %s - time() < %d * 86400
+            ||| % [sel('synguard_probe_tls_cert_expiry_timestamp_seconds'), cfg.certExpiryDays],
+            'for': cfg.certExpiryFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'TLS certificate of {{ $labels.target }} expires soon ({{ $labels.module }} probe from %s)' % host,
+              description: 'The certificate chain {{ $labels.target }} presents to the {{ $labels.module }} probe of %s expires in {{ $value | humanizeDuration }}, under %d days. Renew it before clients refuse the service.' % [host, cfg.certExpiryDays],
+            },
+          },
         ]),
       },
       {
@@ -185,17 +213,59 @@ local util = import 'lib/util.libsonnet';
               description: '{{ with printf `sum(synguard_responder_blocks_active{instance=%%q})` $labels.instance | query }}{{ . | first | value }}{{ end }} blocks are active on %s, {{ $value | humanizePercentage }} of the cap of {{ with printf `synguard_responder_blocks_max{instance=%%q}` $labels.instance | query }}{{ . | first | value }}{{ end }} (threshold %s for %s). At the cap new block requests are refused (reason cap_reached).' % [host, util.percent(std.parseJson(cfg.blocksNearCapRatio)), cfg.blocksNearCapFor],
             },
           },
-          // A repair means a block the responder owns was missing from firewalld
-          // (a reload, a restart, another tool) and was put back.
+          // A repair means a block the responder owns was missing from the
+          // firewall (a reload, a restart, another tool) and was put back. The
+          // repairs of the sync that follows a reload or restart the backend
+          // reported (firewall-cmd --reload drops every runtime entry) are
+          // expected and counted apart, in reload_repairs_total: only the rest
+          // is drift. A responder without that counter (older) counts every
+          // repair, hence the `or ... * 0`.
           {
             alert: 'SynguardReconcileDrift',
             expr: |||
-              increase(%s[%s]) > 0
-            ||| % [sel('synguard_responder_reconcile_repairs_total'), cfg.driftWindow],
+              increase(%(repairs)s[%(w)s])
+              - (increase(%(reload)s[%(w)s]) or increase(%(repairs)s[%(w)s]) * 0)
+              > 0
+            ||| % { repairs: sel('synguard_responder_reconcile_repairs_total'), reload: sel('synguard_responder_reconcile_reload_repairs_total'), w: cfg.driftWindow },
             labels: { severity: 'warning' },
             annotations: {
-              summary: "firewalld drifted from the responder's blocks on %s" % host,
-              description: 'Reconcile on %s repaired about {{ $value | humanize }} firewalld entries in the last %s: something removed or changed blocks the responder owns (a firewalld reload or restart, or another tool).' % [host, cfg.driftWindow],
+              summary: "the firewall drifted from the responder's blocks on %s" % host,
+              description: 'Reconcile on %s repaired about {{ $value | humanize }} firewall entries in the last %s that no reported reload or restart explains: something removed or changed blocks the responder owns (another tool, a hand edit, a reload the responder did not see).' % [host, cfg.driftWindow],
+            },
+          },
+          // A sync compares the whole firewall with the desired state every
+          // reconcile_interval (1m by default) and after every reload. None
+          // succeeding for reconcileStaleAfter means the blocks in force are
+          // unknown: the backend refuses (BackendUnreachable says so too), or
+          // the loop is stuck. Never succeeded (the timestamp is 0) counts.
+          {
+            alert: 'SynguardReconcileStale',
+            expr: |||
+              time() - %s > %d
+            ||| % [sel('synguard_responder_last_reconcile_success_timestamp_seconds'), cfg.reconcileStaleAfterSeconds],
+            'for': cfg.reconcileStaleFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'responder on %s has not reconciled the firewall for a while' % host,
+              description: "No full reconcile of the firewall has succeeded on %s for {{ $value | humanizeDuration }} (threshold %ds, for %s): what the firewall blocks now may differ from the responder's state. Its log says which backend call fails." % [host, cfg.reconcileStaleAfterSeconds, cfg.reconcileStaleFor],
+            },
+          },
+          // A block alert the rate limit (policy.rate_per_minute, burst) or
+          // the cap refused waits in the responder, which applies it as soon as
+          // the bucket refills or a block ends (each at most an hour). Alerts
+          // still waiting after alertsWaitingFor mean floods arrive faster than
+          // the limit lets blocks land. At the cap SynguardBlockCapReached says
+          // more, and Alertmanager's inhibit rule keeps this one quiet.
+          {
+            alert: 'SynguardAlertsWaiting',
+            expr: |||
+              %s > 0
+            ||| % sel('synguard_responder_alerts_waiting'),
+            'for': cfg.alertsWaitingFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'block alerts wait for the rate limit on %s' % host,
+              description: '{{ $value }} firing block alerts have waited for the rate limit or the cap on %s for %s: their prefixes flood unblocked meanwhile. synguard_responder_refused_total{reason="rate_limited"} counts the refusals; raise policy.rate_per_minute or policy.burst if the floods are real.' % [host, cfg.alertsWaitingFor],
             },
           },
           {

@@ -54,6 +54,18 @@
     pausedFor: '5m',
     webhookWindow: '10m',
     reloadFor: '1m',
+    // SynguardReconcileStale: seconds since the last successful full
+    // reconcile (reconcile_interval is 1m by default).
+    reconcileStaleAfterSeconds: 900,
+    reconcileStaleFor: '5m',
+    // SynguardAlertsWaiting: how long block alerts may wait for the limit.
+    alertsWaitingFor: '5m',
+    // SynguardProbesStopped: intervals without a probe start, and the hold.
+    probesStoppedIntervals: 3,
+    probesStoppedFor: '2m',
+    // SynguardTLSCertExpiringSoon: days left, and the hold.
+    certExpiryDays: 14,
+    certExpiryFor: '10m',
 
     // Fleet (rules/fleet.rules.yml): per-host sockets, and hosts.
     fleetHostSockets: 25,

@@ -2,7 +2,8 @@
 # Static checks of dashboards/ and rules/: Grafana dashboard-linter rules,
 # PromQL parsing, and metric names, types and labels against the golden
 # /metrics outputs of both binaries (tools/dashcheck, its own Go module so
-# Prometheus's parser stays out of the binaries' dependencies).
+# Prometheus's parser stays out of the binaries' dependencies), and the
+# Alertmanager inhibit rules run in a real prometheus-alertmanager.
 set -euo pipefail
 cd "$(dirname "$0")/../../tools/dashcheck"
 go mod download

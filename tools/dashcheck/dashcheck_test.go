@@ -6,12 +6,16 @@ import (
 	"testing"
 )
 
-// The golden /metrics outputs of the two binaries: the only list of metric
+// The golden /metrics outputs of the two binaries (and of the probe
+// collector for a TLS target): the only list of metric
 // names the checks accept. They are read from the real files, and the test
 // fails while either is missing.
 var goldens = []string{
 	"../../cmd/exporter/testdata/e2e-output.txt",
 	"../../cmd/responder/testdata/e2e-output.txt",
+	// The exporter's golden probes no TLS service: the TLS metrics (the
+	// certificate's expiry) come from the probe package's own golden.
+	"../../internal/probe/testdata/background-tls-metrics.txt",
 }
 
 // synguard's dashboards select on job and host (host names the machine; the

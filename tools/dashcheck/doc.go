@@ -10,6 +10,10 @@
 // it against the golden /metrics outputs of the two binaries, so a dashboard
 // or rule cannot use a name the binaries do not really emit.
 //
+// Its tests also run the shipped Alertmanager routes and inhibit rules in a
+// real Alertmanager (promtool does not evaluate inhibitions) and read which
+// notifications a webhook receiver gets.
+//
 // It is its own Go module so that Prometheus's parser and its dependencies
 // stay out of the binaries' module graph.
 package dashcheck
