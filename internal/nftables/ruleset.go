@@ -20,14 +20,14 @@ import (
 //	    ip saddr @block4 tcp flags & (syn|ack) == syn counter drop
 //	    ip6 saddr @block6 tcp flags & (syn|ack) == syn counter drop }
 //	chain input { type filter hook input priority filter; policy accept;
-//	    ip saddr @block4 ct state != established,related counter drop
-//	    ip6 saddr @block6 ct state != established,related counter drop }
+//	    ip saddr @block4 ct state ! established,related,untracked counter drop
+//	    ip6 saddr @block6 ct state ! established,related,untracked counter drop }
 //
 // Priority raw (-300) runs before conntrack (-200): a flood SYN is dropped
 // before the kernel builds a conntrack entry for it. Everything else from a
 // blocked prefix is dropped in input, after conntrack, unless it belongs to
-// a connection the host itself opened (established, related), as
-// firewalld's drop zone does.
+// a connection the host itself opened (established, related) or is
+// neighbour discovery (untracked), as firewalld's drop zone does.
 const (
 	set4Name       = "block4"
 	set6Name       = "block6"
@@ -109,11 +109,13 @@ func synRule(o objects, i int) *nft.Rule {
 
 func inputRule(o objects, i int) *nft.Rule {
 	f := families[i]
-	estRel := binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED)
+	// Untracked is IPv6 neighbour discovery (the kernel never tracks it):
+	// dropping it would starve the host's own connections into the range.
+	keep := binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED | expr.CtStateBitUNTRACKED)
 	ex := append(matchSource(f, o.sets[i]),
-		// ct state & (established|related) == 0
+		// ct state & (established|related|untracked) == 0
 		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: estRel, Xor: []byte{0, 0, 0, 0}},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: keep, Xor: []byte{0, 0, 0, 0}},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0, 0, 0, 0}},
 		&expr.Counter{},
 		&expr.Verdict{Kind: expr.VerdictDrop},
