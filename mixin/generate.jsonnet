@@ -12,6 +12,8 @@ local yaml(v) = std.manifestYamlDoc(v, indent_array_in_object=true, quote_keys=f
 {
   'rules/synguard.rules.yml': header('alerts.libsonnet') + yaml(mixin.prometheusAlerts),
   'rules/fleet.rules.yml': header('fleet.libsonnet') + yaml(mixin.prometheusFleetAlerts),
+  // Grafana dashboard-linter's exclusions, which tools/dashcheck reads too.
+  'dashboards/.lint': header('dashboards/lint.libsonnet') + yaml(mixin.grafanaDashboardLint),
 } + {
   ['dashboards/' + name]: std.manifestJsonEx(mixin.grafanaDashboards[name], '  ') + '\n'
   for name in std.objectFields(mixin.grafanaDashboards)

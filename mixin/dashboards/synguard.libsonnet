@@ -140,7 +140,7 @@ local util = import '../lib/util.libsonnet';
             type: 'timeseries',
             id: 2,
             title: 'SYN_RECV sockets by source prefix (top 10)',
-            description: 'Half-open TCP connections per source prefix (IPv4 /27, IPv6 /64 by default), the ten largest; the red line is the block threshold of SynguardPrefixFlooding (%d for %s). prefix="other" sums every prefix beyond the exporter\'s top N and is never blocked.' % [cfg.prefixFloodSockets, cfg.prefixFloodFor],
+            description: 'Half-open TCP connections per source prefix (IPv4 /27, IPv6 /64 by default): the ten with the highest peak over the range, the same ten all along; the red line is the block threshold of SynguardPrefixFlooding (%d for %s). prefix="other" sums every prefix beyond the exporter\'s top N and is never blocked.' % [cfg.prefixFloodSockets, cfg.prefixFloodFor],
             datasource: ds,
             gridPos: {
               x: 0,
@@ -151,7 +151,10 @@ local util = import '../lib/util.libsonnet';
             targets: [
               {
                 datasource: ds,
-                expr: 'topk(10, ' + q('synguard_syn_recv_sockets', ['prefix!="other"']) + ')',
+                // topk alone would pick ten anew at every step and draw every
+                // prefix that was ever in the top ten: pin the ten at the end
+                // of the range, by their peak over it.
+                expr: q('synguard_syn_recv_sockets', ['prefix!="other"']) + ' and topk(10, max_over_time(' + q('synguard_syn_recv_sockets', ['prefix!="other"']) + '[$__range] @ end()))',
                 legendFormat: '{{' + h + '}}' + ' {{prefix}}',
                 refId: 'A',
                 range: true,

@@ -14,5 +14,11 @@ go test -count=1 ./...
 # dashboard's variable selects.
 cd ../..
 grep -q 'type: prometheus' deploy/grafana/provisioning/datasources/*.yml
+# A provisioned datasource must not take the default: Grafana refuses a
+# second default in an organization and provisions nothing.
+if grep -Eq '^\s*isDefault:\s*true' deploy/grafana/provisioning/datasources/*.yml; then
+  echo "dashboards.sh: a provisioned datasource sets isDefault: true, which breaks a Grafana that has a default" >&2
+  exit 1
+fi
 grep -q 'path: /var/lib/grafana/dashboards' deploy/grafana/provisioning/dashboards/*.yml
 echo "dashboards.sh: ok"

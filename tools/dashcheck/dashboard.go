@@ -73,6 +73,8 @@ type Target struct {
 	RefID      string      `json:"refId"`
 	Expr       string      `json:"expr"`
 	Datasource *Datasource `json:"datasource"`
+	// Instant queries one point; a range query is evaluated at every step.
+	Instant bool `json:"instant"`
 }
 
 // LoadDashboard reads a dashboard JSON file, refusing unknown top-level
@@ -127,10 +129,10 @@ func usesDatasourceVar(ds *Datasource) bool {
 // the exporter and the responder on one host have different instances).
 func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 	var probs []string
-	add := func(format string, a ...any) { probs = append(probs, fmt.Sprintf(format, a...)) }
+	add := func(rule, format string, a ...any) { probs = append(probs, finding(rule, fmt.Sprintf(format, a...))) }
 
 	if d.UID == "" || d.Title == "" {
-		add("dashboard needs a uid and a title (provisioning keys on the uid)")
+		add(ruleIdentity, "dashboard needs a uid and a title (provisioning keys on the uid)")
 	}
 
 	// template-datasource-rule: one datasource variable, named and labelled
@@ -145,13 +147,13 @@ func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 	}
 	switch {
 	case len(dsVars) != 1:
-		add("dashboard has %d datasource variables, want exactly one", len(dsVars))
+		add(ruleTemplateDatasource, "dashboard has %d datasource variables, want exactly one", len(dsVars))
 	default:
 		v := dsVars[0]
 		var q string
 		_ = json.Unmarshal(v.Query, &q)
 		if v.Name != datasourceVar || v.Label != datasourceLabel || q != "prometheus" {
-			add("datasource variable is %q labelled %q of type %q; want %q labelled %q of type prometheus", v.Name, v.Label, q, datasourceVar, datasourceLabel)
+			add(ruleTemplateDatasource, "datasource variable is %q labelled %q of type %q; want %q labelled %q of type prometheus", v.Name, v.Label, q, datasourceVar, datasourceLabel)
 		}
 	}
 	// template variables: queries use the datasource variable, parse, and
@@ -161,18 +163,18 @@ func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 			continue
 		}
 		if !usesDatasourceVar(v.Datasource) {
-			add("variable %s does not use the datasource variable", v.Name)
+			add(ruleTemplateDatasource, "variable %s does not use the datasource variable", v.Name)
 		}
 		if v.Refresh != 2 {
-			add("variable %s: refresh is %d, want 2 (on time range change)", v.Name, v.Refresh)
+			add(ruleTemplateReload, "variable %s: refresh is %d, want 2 (on time range change)", v.Name, v.Refresh)
 		}
 		if !v.Multi || !v.IncludeAll {
-			add("variable %s should allow several values and All", v.Name)
+			add(ruleTemplateMulti, "variable %s should allow several values and All", v.Name)
 		}
 		q := variableQuery(v.Query)
 		inner, ok := strings.CutPrefix(q, "label_values(")
 		if !ok {
-			add("variable %s: query %q is not label_values(...)", v.Name, q)
+			add(ruleTemplateLabelPromQL, "variable %s: query %q is not label_values(...)", v.Name, q)
 			continue
 		}
 		i := strings.LastIndex(inner, ",")
@@ -180,12 +182,12 @@ func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 			continue // label_values(label): no selector to check
 		}
 		for _, p := range CheckQuery(inner[:i], cat) {
-			add("variable %s: %s", v.Name, p)
+			add(ruleTemplateLabelPromQL, "variable %s: %s", v.Name, p)
 		}
 	}
 	for _, m := range requiredMatchers {
 		if _, ok := vars[m]; !ok {
-			add("dashboard has no %s variable", m)
+			add(templateRule(m), "dashboard has no %s variable", m)
 		}
 	}
 
@@ -194,10 +196,10 @@ func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 			continue
 		}
 		if !usesDatasourceVar(a.Datasource) {
-			add("annotation %q does not use the datasource variable", a.Name)
+			add(rulePanelDatasource, "annotation %q does not use the datasource variable", a.Name)
 		}
 		for _, p := range CheckQuery(a.Expr, cat) {
-			add("annotation %q: %s", a.Name, p)
+			add(ruleTargetPromQL, "annotation %q: %s", a.Name, p)
 		}
 	}
 
@@ -208,33 +210,33 @@ func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 		for _, p := range ps {
 			where := fmt.Sprintf("panel %d %q", p.ID, p.Title)
 			if p.ID <= 0 {
-				add("%s: no id", where)
+				add(ruleLayout, "%s: no id", where)
 			} else if other, dup := ids[p.ID]; dup {
-				add("%s: id %d already used by %q", where, p.ID, other)
+				add(ruleLayout, "%s: id %d already used by %q", where, p.ID, other)
 			}
 			ids[p.ID] = p.Title
 			if p.GridPos == nil || p.GridPos.W <= 0 || p.GridPos.H <= 0 || p.GridPos.X < 0 || p.GridPos.X+p.GridPos.W > 24 {
-				add("%s: missing or invalid gridPos", where)
+				add(ruleLayout, "%s: missing or invalid gridPos", where)
 			} else {
 				for _, o := range placed {
 					if overlap(p, o) {
-						add("%s: overlaps panel %d %q", where, o.ID, o.Title)
+						add(ruleLayout, "%s: overlaps panel %d %q", where, o.ID, o.Title)
 					}
 				}
 				placed = append(placed, p)
 			}
 			if strings.TrimSpace(p.Title) == "" {
-				add("%s: no title", where)
+				add(rulePanelTitleDescription, "%s: no title", where)
 			}
 			walk(p.Panels)
 			if queryless[p.Type] {
 				continue
 			}
 			if strings.TrimSpace(p.Description) == "" {
-				add("%s: no description", where)
+				add(rulePanelTitleDescription, "%s: no description", where)
 			}
 			if !usesDatasourceVar(p.Datasource) {
-				add("%s: does not use the datasource variable", where)
+				add(rulePanelDatasource, "%s: does not use the datasource variable", where)
 			}
 			if numericPanels[p.Type] {
 				unit := p.FieldConfig.Defaults.Unit
@@ -242,38 +244,43 @@ func Lint(d *Dashboard, cat Catalog, requiredMatchers []string) []string {
 					for _, prop := range o.Properties {
 						var u string
 						if prop.ID == "unit" && json.Unmarshal(prop.Value, &u) == nil && !validUnits[u] {
-							add("%s: override unit %q is not a Grafana unit", where, u)
+							add(rulePanelUnits, "%s: override unit %q is not a Grafana unit", where, u)
 						}
 					}
 				}
 				switch {
 				case unit == "":
-					add("%s: no unit", where)
+					add(rulePanelUnits, "%s: no unit", where)
 				case !validUnits[unit]:
-					add("%s: unit %q is not a Grafana unit", where, unit)
+					add(rulePanelUnits, "%s: unit %q is not a Grafana unit", where, unit)
 				}
 			}
 			if len(p.Targets) == 0 {
-				add("%s: no queries", where)
+				add(rulePanelNoTargets, "%s: no queries", where)
 			}
 			refs := map[string]bool{}
 			for _, t := range p.Targets {
 				tw := fmt.Sprintf("%s target %s", where, t.RefID)
 				if t.RefID == "" || refs[t.RefID] {
-					add("%s: missing or duplicate refId", tw)
+					add(ruleLayout, "%s: missing or duplicate refId", tw)
 				}
 				refs[t.RefID] = true
 				if t.Datasource != nil && !usesDatasourceVar(t.Datasource) {
-					add("%s: does not use the datasource variable", tw)
+					add(rulePanelDatasource, "%s: does not use the datasource variable", tw)
 				}
 				if strings.TrimSpace(t.Expr) == "" {
-					add("%s: empty query", tw)
+					add(ruleTargetPromQL, "%s: empty query", tw)
 					continue
 				}
 				for _, pr := range CheckQuery(t.Expr, cat) {
-					add("%s: %s", tw, pr)
+					add(ruleTargetPromQL, "%s: %s", tw, pr)
 				}
 				probs = append(probs, lintSelectors(tw, t.Expr, requiredMatchers)...)
+				if !t.Instant {
+					if p := rangeTopK(t.Expr); p != "" {
+						add(ruleRangeTopK, "%s: %s", tw, p)
+					}
+				}
 			}
 		}
 	}
@@ -299,11 +306,11 @@ func lintSelectors(where, expr string, required []string) []string {
 	var probs []string
 	for _, s := range sels {
 		if (s.Func == "rate" || s.Func == "irate") && !s.RateInterval {
-			probs = append(probs, fmt.Sprintf("%s: %s(%s[...]) should use $__rate_interval", where, s.Func, s.Name))
+			probs = append(probs, finding(ruleTargetRateInterval, fmt.Sprintf("%s: %s(%s[...]) should use $__rate_interval", where, s.Func, s.Name)))
 		}
 		for _, m := range required {
 			if s.Matchers[m] != variableStandIn {
-				probs = append(probs, fmt.Sprintf("%s: selector %s lacks %s=~\"$%s\"", where, s.Name, m, m))
+				probs = append(probs, finding(targetRule(m), fmt.Sprintf("%s: selector %s lacks %s=~\"$%s\"", where, s.Name, m, m)))
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package dashcheck
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -19,8 +20,10 @@ var goldens = []string{
 }
 
 // synguard's dashboards select on job and host (host names the machine; the
-// exporter and responder on one host have different instances).
-var requiredMatchers = []string{"job", "host"}
+// exporter and responder on one host have different instances). Grafana's
+// linter wants job and instance: its instance rules are excluded, with the
+// reason, in dashboards/.lint.
+var requiredMatchers = append(slices.Clone(GrafanaMatchers), "host")
 
 func loadCatalog(t *testing.T) Catalog {
 	t.Helper()
@@ -42,14 +45,22 @@ func glob(t *testing.T, pattern string) []string {
 
 func TestDashboards(t *testing.T) {
 	cat := loadCatalog(t)
+	lint, err := LoadLintFile("../../dashboards/.lint")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, path := range glob(t, "../../dashboards/*.json") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			d, err := LoadDashboard(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, p := range Lint(d, cat, requiredMatchers) {
+			kept, unused := lint.Apply(Lint(d, cat, requiredMatchers))
+			for _, p := range kept {
 				t.Error(p)
+			}
+			for _, r := range unused {
+				t.Errorf("dashboards/.lint excludes %s, which finds nothing: drop the exclusion", r)
 			}
 		})
 	}
@@ -114,10 +125,17 @@ func TestLintFindsMistakes(t *testing.T) {
 		`panel 7 "no description": no description`,
 		`deriv() over counter synguard_demo_events_total`,
 		`panel 9 "no queries": no queries`,
+		`[synguard-range-topk-rule] panel 10 "top 3 over the range" target A: topk in a range query`,
+		`[target-instance-rule] panel 10 "top 3 over the range" target A: selector synguard_demo_sockets lacks instance=~"$instance"`,
+		`[template-instance-rule] dashboard has no instance variable`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("lint did not report %q; it reported:\n%s", want, got)
 		}
+	}
+
+	if strings.Contains(got, `panel 11 "top 3 pinned" target A: topk`) {
+		t.Errorf("topk pinned with @ end() reported:\n%s", got)
 	}
 
 	probs, err := LintRules("testdata/bad-rules.yml", cat)
@@ -190,6 +208,33 @@ func TestRunbookLinks(t *testing.T) {
 			if anchor != strings.ToLower(alert) {
 				t.Errorf("%s: %s links to #%s, not its own section", path, alert, anchor)
 			}
+		}
+	}
+}
+
+// TestLintFile: an exclusion drops its rule's findings and only those, an
+// exclusion that matches nothing is reported, and one without a reason or
+// of an unknown rule is refused.
+func TestLintFile(t *testing.T) {
+	f, err := LoadLintFile("testdata/good.lint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, unused := f.Apply([]string{
+		finding(ruleTargetInstance, "a"), finding(ruleTargetJob, "b"),
+	})
+	if len(kept) != 1 || FindingRule(kept[0]) != ruleTargetJob {
+		t.Errorf("kept %q, want only the target-job-rule finding", kept)
+	}
+	if len(unused) != 1 || unused[0] != ruleTemplateInstance {
+		t.Errorf("unused %q, want [template-instance-rule]", unused)
+	}
+	for file, want := range map[string]string{
+		"testdata/no-reason.lint":    "gives no reason",
+		"testdata/unknown-rule.lint": `unknown rule "panel-colour-rule"`,
+	} {
+		if _, err := LoadLintFile(file); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error with %q", file, err, want)
 		}
 	}
 }
