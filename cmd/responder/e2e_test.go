@@ -24,7 +24,7 @@ import (
 type responder struct{ *daemontest.Daemon }
 
 // startResponder runs Main with args on 127.0.0.1:0 until the test ends.
-func startResponder(t *testing.T, args ...string) *responder {
+func startResponder(t testing.TB, args ...string) *responder {
 	t.Helper()
 	return &responder{daemontest.Start(t, "responder", func(ctx context.Context, env daemontest.Env) int {
 		m := NewMain(env.Stdout, env.Logs)
@@ -33,7 +33,7 @@ func startResponder(t *testing.T, args ...string) *responder {
 	})}
 }
 
-func (r *responder) do(t *testing.T, method, path, contentType, body string, header ...string) (int, string) {
+func (r *responder) do(t testing.TB, method, path, contentType, body string, header ...string) (int, string) {
 	t.Helper()
 	return r.Do(t, method, path, contentType, body, header...)
 }

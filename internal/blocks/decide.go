@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/origin"
@@ -49,24 +47,11 @@ func newBlock(d policy.Decision, old blockstore.Block, now time.Time) blockstore
 	}
 }
 
-// maxText bounds every string the ledger keeps from a request (an alert's
-// name and summary, an operator's reason): they go to the state file, the
-// status page and the audit log, and an unauthenticated sender must not be
-// able to grow any of them.
-const maxText = 256
+// clip bounds what the ledger keeps of a request's text (policy.Clip).
+func clip(s string) string { return policy.Clip(s) }
 
-// clip returns s cut to at most maxText bytes, on a rune boundary, marked
-// with an ellipsis when cut.
-func clip(s string) string {
-	if len(s) <= maxText {
-		return s
-	}
-	cut := maxText - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.ToValidUTF8(s[:cut], "") + "…"
-}
+// maxText is policy.MaxText.
+const maxText = policy.MaxText
 
 // originRecord is what a block keeps of an origin: nothing when unknown.
 func originRecord(i origin.Info) *origin.Info {

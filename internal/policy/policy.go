@@ -5,7 +5,9 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/prefix"
@@ -123,6 +125,36 @@ type Alert struct {
 	Labels map[string]string
 	// Summary is the alert's summary annotation, kept as a block's reason.
 	Summary string
+}
+
+// MaxText bounds every string taken from a request and kept (an alert's
+// labels and summary, an operator's reason): they go to the state file, the
+// status page and the audit log, and an unauthenticated sender must not be
+// able to grow any of them.
+const MaxText = 256
+
+// Clip returns s cut to at most MaxText bytes, on a rune boundary, marked
+// with an ellipsis when cut.
+func Clip(s string) string {
+	if len(s) <= MaxText {
+		return s
+	}
+	cut := MaxText - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(s[:cut], "") + "…"
+}
+
+// Bounded returns a copy of a whose label values and summary are clipped
+// (Clip): what a notification of megabytes keeps of an alert is a few
+// hundred bytes a label.
+func (a Alert) Bounded() Alert {
+	l := make(map[string]string, len(a.Labels))
+	for k, v := range a.Labels {
+		l[Clip(k)] = Clip(v)
+	}
+	return Alert{Firing: a.Firing, Labels: l, Summary: Clip(a.Summary)}
 }
 
 // Name returns the alert's alertname label.

@@ -110,7 +110,7 @@ func jsonMessage(err error) string {
 func (m *Message) PolicyAlerts() []policy.Alert {
 	out := make([]policy.Alert, len(m.Alerts))
 	for i, a := range m.Alerts {
-		out[i] = policy.Alert{Firing: a.Status == StatusFiring, Labels: a.Labels, Summary: a.Annotations["summary"]}
+		out[i] = policy.Alert{Firing: a.Status == StatusFiring, Labels: a.Labels, Summary: a.Annotations["summary"]}.Bounded()
 	}
 	return out
 }

@@ -1,17 +1,18 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -36,6 +37,10 @@ type Options struct {
 	MaxAlerts int
 	// BearerToken, when not empty, must be sent as "Authorization: Bearer".
 	BearerToken string
+	// BodyReadTimeout bounds how long one body may take to arrive
+	// (default 10 s: 4 MiB at 400 KiB/s, far below what any Alertmanager
+	// sends at), so a sender trickling bytes cannot hold a read slot.
+	BodyReadTimeout time.Duration
 }
 
 // Handler is the webhook endpoint.
@@ -44,9 +49,10 @@ type Handler struct {
 	responder Responder
 	logger    *slog.Logger
 	webhooks  *prometheus.CounterVec
-	// bodies holds a token per body being read: at most MaxConcurrentBodies
-	// bodies (of up to max_body_bytes each) are in memory at once, however
-	// many clients send.
+	// bodies holds a token per body being read and decoded: at most
+	// MaxConcurrentBodies bodies (of up to max_body_bytes each) are in
+	// memory at once, however many clients send; what waits for the ledger
+	// afterwards is the alerts, bounded (policy.Alert.Bounded).
 	bodies   chan struct{}
 	inFlight prometheus.Gauge
 	// cop refuses cross-origin browser requests (a web page an operator's
@@ -54,9 +60,10 @@ type Handler struct {
 	cop *http.CrossOriginProtection
 }
 
-// MaxConcurrentBodies bounds the webhook bodies read at once; a request
-// beyond it waits (its connection held, its body unread) until one is done.
-const MaxConcurrentBodies = 4
+// MaxConcurrentBodies bounds the webhook bodies read and decoded at once; a
+// request beyond it waits (its connection held, its body unread) until one
+// is done.
+const MaxConcurrentBodies = 3
 
 // Status codes the handler answers, shown at zero in the metrics.
 var statusCodes = []int{http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden,
@@ -74,7 +81,7 @@ func New(opts Options, r Responder, reg prometheus.Registerer, logger *slog.Logg
 		bodies: make(chan struct{}, MaxConcurrentBodies),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "synguard_responder_webhook_bodies_in_flight",
-			Help: "Webhook bodies being read now; at most MaxConcurrentBodies (4), the rest wait.",
+			Help: "Webhook bodies being read and decoded now; at most 3, the rest wait unread.",
 		}),
 		cop: http.NewCrossOriginProtection(),
 	}
@@ -143,40 +150,65 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
+	// A token is held while the body arrives: a sender trickling bytes must
+	// not hold it for ever (the server's own timeouts are generous for
+	// /probe's sake).
+	rt := opts.BodyReadTimeout
+	if rt <= 0 {
+		rt = 10 * time.Second
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(rt))
 	h.inFlight.Inc()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	alerts, truncated, groupKey, rerr := h.read(w, r, limit, opts.MaxAlerts)
 	h.inFlight.Dec()
 	<-h.bodies
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			h.refuse(w, &Error{http.StatusRequestEntityTooLarge, policy.ReasonBodyTooLarge,
-				"body larger than " + strconv.FormatInt(limit, 10) + " bytes; set max_alerts in the webhook_config"}, 1)
-			return
-		}
-		h.refuse(w, &Error{http.StatusBadRequest, policy.ReasonBadJSON, "read body: " + err.Error()}, 1)
+	if rerr != nil {
+		h.refuse(w, rerr, 1)
 		return
 	}
-	m, derr := Decode(body, opts.MaxAlerts)
-	if derr != nil {
-		h.refuse(w, derr, 1)
-		return
-	}
-	if m.TruncatedAlerts > 0 {
+	if truncated > 0 {
 		h.logger.Warn("Alertmanager truncated the notification; the left-out alerts arrive in later notifications",
-			"group_key", m.GroupKey, "truncated", m.TruncatedAlerts)
-		h.responder.CountRefused(policy.ReasonTruncated, int(min(m.TruncatedAlerts, 1<<31)))
+			"group_key", groupKey, "truncated", truncated)
+		h.responder.CountRefused(policy.ReasonTruncated, int(min(truncated, 1<<31)))
 	}
-	res, err := h.responder.HandleAlerts(r.Context(), m.PolicyAlerts())
+	res, err := h.responder.HandleAlerts(r.Context(), alerts)
 	if err != nil {
-		h.logger.Error("webhook not applied; Alertmanager will retry", "group_key", m.GroupKey, "err", err)
+		h.logger.Error("webhook not applied; Alertmanager will retry", "group_key", groupKey, "err", err)
 		h.reply(w, http.StatusInternalServerError, map[string]any{"status": "error", "error": err.Error()})
 		return
 	}
-	h.logger.Debug("webhook applied", "group_key", m.GroupKey, "alerts", len(m.Alerts),
+	h.logger.Debug("webhook applied", "group_key", groupKey, "alerts", len(alerts),
 		"blocked", res.Blocked, "lifted", res.Lifted, "duplicates", res.Duplicates)
 	h.reply(w, http.StatusOK, struct {
 		Status string `json:"status"`
 		blocks.Result
 	}{"ok", res})
+}
+
+// read reads and decodes one notification and returns its alerts bounded
+// (policy.Alert.Bounded): the body and the decoded message, as large as
+// max_body_bytes each, are garbage once it returns, before the alerts wait
+// for the ledger.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, limit int64, maxAlerts int) ([]policy.Alert, uint64, string, *Error) {
+	// Sized from Content-Length when it is given (within the limit): read
+	// by doubling, a body of 4 MiB would cost 8 MiB and the copies between.
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= limit {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	body := buf.Bytes()
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, 0, "", &Error{http.StatusRequestEntityTooLarge, policy.ReasonBodyTooLarge,
+				"body larger than " + strconv.FormatInt(limit, 10) + " bytes; set max_alerts in the webhook_config"}
+		}
+		return nil, 0, "", &Error{http.StatusBadRequest, policy.ReasonBadJSON, "read body: " + err.Error()}
+	}
+	m, derr := Decode(body, maxAlerts)
+	if derr != nil {
+		return nil, 0, "", derr
+	}
+	return m.PolicyAlerts(), m.TruncatedAlerts, policy.Clip(m.GroupKey), nil
 }

@@ -248,3 +248,55 @@ func TestBodiesBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowBodyTimesOut: a sender that stops mid-body loses its read slot
+// after BodyReadTimeout, and the others are read meanwhile.
+func TestSlowBodyTimesOut(t *testing.T) {
+	h := New(Options{MaxBodyBytes: 1 << 20, BodyReadTimeout: 200 * time.Millisecond}, &fakeResponder{}, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	firing := readFile(t, "firing.json")
+	var stalls []*io.PipeWriter
+	for range MaxConcurrentBodies {
+		pr, pw := io.Pipe()
+		stalls = append(stalls, pw)
+		go func() {
+			if resp, err := http.Post(srv.URL, "application/json", pr); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		go pw.Write([]byte(firing[:50])) // and then nothing
+	}
+	defer func() {
+		for _, pw := range stalls {
+			pw.Close()
+		}
+	}()
+	var m dto.Metric
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if err := h.inFlight.Write(&m); err != nil || m.GetGauge().GetValue() == MaxConcurrentBodies {
+			break
+		}
+	}
+	if m.GetGauge().GetValue() != MaxConcurrentBodies {
+		t.Fatalf("%v stalled bodies hold read slots, want all %d", m.GetGauge().GetValue(), MaxConcurrentBodies)
+	}
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(srv.URL, "application/json", strings.NewReader(firing))
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case code := <-done:
+		if code != 200 {
+			t.Fatalf("the honest notification was answered %d", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("senders that stalled mid-body kept every read slot")
+	}
+}
