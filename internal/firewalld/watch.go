@@ -124,9 +124,22 @@ func (c *Client) handle(ctx context.Context, s *dbus.Signal, notify func(firewal
 		if s.Path != ObjectPath {
 			return
 		}
+		// A signal sent straight to this connection bypasses the match
+		// rules, and any local user may send one: only firewalld's own
+		// counts.
+		if !c.fromFirewalld(ctx, s.Sender) {
+			c.logger.Warn("ignored a Reloaded signal that firewalld did not send", "sender", s.Sender)
+			return
+		}
 		c.logger.Info("firewalld event", "event", firewall.Reloaded, "detail", "Reloaded signal")
 		notify(firewall.Event{Kind: firewall.Reloaded, Time: now, Detail: "Reloaded signal"})
 	case dbusName + "." + dbusNameOwnerChanged:
+		if s.Sender != dbusName {
+			// Only the bus itself says who owns a name; a forged one would
+			// read as firewalld stopping or restarting.
+			c.logger.Warn("ignored a NameOwnerChanged signal the bus did not send", "sender", s.Sender)
+			return
+		}
 		if len(s.Body) != 3 {
 			return
 		}
@@ -169,4 +182,18 @@ func (c *Client) newOwner(ctx context.Context, notify func(firewall.Event), cur 
 		c.logger.Warn("prepare the restarted firewalld; the next call tries again", "owner", cur, "err", err)
 		notify(firewall.Event{Kind: firewall.Restarted, Time: time.Now(), Detail: fmt.Sprintf("new bus owner %s; preparing it failed: %v", cur, err)})
 	}
+}
+
+// fromFirewalld reports whether sender (a unique bus name) is the
+// connection that owns firewalld's name: the one prepared, or, after a
+// restart not noticed yet, the one the bus names now.
+func (c *Client) fromFirewalld(ctx context.Context, sender string) bool {
+	c.lock()
+	prepared := c.owner
+	c.unlock()
+	if sender != "" && sender == prepared {
+		return true
+	}
+	cur, err := c.currentOwner(ctx)
+	return err == nil && cur != "" && cur == sender
 }
