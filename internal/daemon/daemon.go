@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -136,7 +137,15 @@ func (f *Flags) HandleLanding(mux *http.ServeMux, name, description string, link
 // or on --web.listen-address when ln is nil, until ctx is done, then stops
 // gracefully within 5 s. ready, when not nil, is closed just before serving.
 func (f *Flags) Serve(ctx context.Context, h http.Handler, ln net.Listener, ready chan struct{}, logger *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		// A client that sends or reads slowly must not hold a connection
+		// for ever. Writes may wait on /probe's probe and the API's wait
+		// for the firewall (10 s), both far below this; the webhook bounds
+		// its own body reads more tightly.
+		ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
+	}
+	limitConns(srv, MaxConnections, logger)
 	errc := make(chan error, 1)
 	go func() {
 		if ready != nil {
@@ -175,4 +184,32 @@ func (f *Flags) NewMux(reg *prometheus.Registry, reload http.Handler, logger *sl
 	mux.Handle("/-/reload", reload)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	return mux
+}
+
+// MaxConnections bounds the connections a binary serves at once; beyond
+// it a new connection is closed at once (Prometheus, Alertmanager and an
+// operator need a handful).
+const MaxConnections = 256
+
+// limitConns closes every connection srv accepts while max are open: a
+// local process opening connections without end cannot exhaust the
+// binary's file descriptors.
+func limitConns(srv *http.Server, max int64, logger *slog.Logger) {
+	var open atomic.Int64
+	var refused atomic.Int64
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			if open.Add(1) > max {
+				if refused.Add(1) == 1 {
+					logger.Warn("too many connections: closing new ones until some end", "max", max)
+				}
+				c.Close()
+			}
+		case http.StateClosed, http.StateHijacked:
+			if open.Add(-1) <= max {
+				refused.Store(0)
+			}
+		}
+	}
 }

@@ -1,0 +1,54 @@
+package daemon
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestConnectionsLimited: beyond the cap a new connection is closed at
+// once; once one ends, a new one is served again.
+func TestConnectionsLimited(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })}
+	limitConns(srv, 3, slog.New(slog.DiscardHandler))
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// closed reports whether the server closed c (EOF) rather than keeping
+	// it open, idle, for a request.
+	closed := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err == io.EOF
+	}
+	held := []net.Conn{dial(), dial(), dial()}
+	time.Sleep(50 * time.Millisecond) // accepted
+	if c := dial(); !closed(c) {
+		t.Fatal("a fourth connection over a cap of 3 was kept open")
+	}
+	held[0].Close()
+	time.Sleep(50 * time.Millisecond)
+	c := dial()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b := make([]byte, 12)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "HTTP/1.1 200" {
+		t.Fatalf("after one closed, a new connection got %q, %v", b, err)
+	}
+}
