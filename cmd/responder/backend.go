@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/godbus/dbus/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/synguard/synguard/internal/conntrack"
@@ -29,16 +28,13 @@ func (m *Main) openBackend(cfg *responderconfig.Config) (*openedBackend, error) 
 	var ob openedBackend
 	switch cfg.Firewall.Backend {
 	case responderconfig.BackendFirewalld:
-		conn, err := firewalld.Connect(m.flags.dbusAddress)
+		// Dial, not New: the client dials the bus again should its
+		// connection close, without a restart of the responder.
+		client, err := firewalld.Dial(m.flags.dbusAddress, cfg.Firewall.Firewalld, m.logger)
 		if err != nil {
 			return nil, err
 		}
-		client, err := firewalld.New(conn, cfg.Firewall.Firewalld, m.logger)
-		if err != nil {
-			conn.Close()
-			return nil, err
-		}
-		ob = openedBackend{Backend: client, close: func() { closeConn(conn) }}
+		ob = openedBackend{Backend: client, close: func() { _ = client.Close() }}
 	case responderconfig.BackendNftables:
 		b, err := nftables.New(cfg.Firewall.Nftables, m.logger)
 		if err != nil {
@@ -54,5 +50,3 @@ func (m *Main) openBackend(cfg *responderconfig.Config) (*openedBackend, error) 
 	}
 	return &ob, nil
 }
-
-func closeConn(c *dbus.Conn) { _ = c.Close() }

@@ -27,7 +27,11 @@ const bulkThreshold = 16
 // connection. It is safe for concurrent use; changes are serialised, so a
 // read-modify-write of an ipset never races another.
 type Client struct {
+	// connMu guards conn and redial (redial.go): a connection that closed
+	// is replaced by a new one when the Client can dial again.
+	connMu sync.Mutex
 	conn   *dbus.Conn
+	redial func() (*dbus.Conn, error)
 	cfg    Config
 	logger *slog.Logger
 
@@ -150,8 +154,12 @@ func (c *Client) call(ctx context.Context, path dbus.ObjectPath, method string, 
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.CallTimeout)
 		defer cancel()
 	}
-	call := c.conn.Object(BusName, path).CallWithContext(ctx, method, 0, args...)
 	op := opString(strings.TrimPrefix(method, Interface+"."), args)
+	conn, err := c.bus()
+	if err != nil {
+		return newError(op, err)
+	}
+	call := conn.Object(BusName, path).CallWithContext(ctx, method, 0, args...)
 	if call.Err != nil {
 		return newError(op, call.Err)
 	}
@@ -171,7 +179,11 @@ func (c *Client) currentOwner(ctx context.Context) (string, error) {
 		defer cancel()
 	}
 	var o string
-	if err := c.conn.BusObject().CallWithContext(ctx, dbusName+".GetNameOwner", 0, BusName).Store(&o); err != nil {
+	conn, err := c.bus()
+	if err != nil {
+		return "", newError("GetNameOwner", err)
+	}
+	if err := conn.BusObject().CallWithContext(ctx, dbusName+".GetNameOwner", 0, BusName).Store(&o); err != nil {
 		return "", newError("GetNameOwner", err)
 	}
 	return o, nil

@@ -81,21 +81,25 @@ func (c *Client) Watch(ctx context.Context, notify func(firewall.Event)) error {
 // subscription does, and says whether it subscribed. again says signals
 // may have been missed before it.
 func (c *Client) watchOnce(ctx context.Context, notify func(firewall.Event), again bool) (bool, error) {
+	conn, err := c.bus()
+	if err != nil {
+		return false, fmt.Errorf("subscribe to firewalld's signals: %w", err)
+	}
 	ms := matches()
 	for i, m := range ms {
-		if err := c.conn.AddMatchSignalContext(ctx, m...); err != nil {
+		if err := conn.AddMatchSignalContext(ctx, m...); err != nil {
 			for _, done := range ms[:i] {
-				_ = c.conn.RemoveMatchSignal(done...)
+				_ = conn.RemoveMatchSignal(done...)
 			}
 			return false, fmt.Errorf("subscribe to firewalld's signals: %w", err)
 		}
 	}
 	sigs := make(chan *dbus.Signal, 256)
-	c.conn.Signal(sigs)
+	conn.Signal(sigs)
 	defer func() {
-		c.conn.RemoveSignal(sigs)
+		conn.RemoveSignal(sigs)
 		for _, m := range ms {
-			_ = c.conn.RemoveMatchSignal(m...)
+			_ = conn.RemoveMatchSignal(m...)
 		}
 	}()
 	if again {
