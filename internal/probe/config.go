@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
 
 	"github.com/synguard/synguard/internal/configfile"
@@ -64,16 +65,12 @@ type Module struct {
 	tls   *tls.Config // built from TLSConfig; ServerName filled per target
 }
 
-// TLSConfig says how a probe verifies the server's certificate.
-type TLSConfig struct {
-	// InsecureSkipVerify accepts any certificate (expiry is still reported).
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-	// ServerName overrides the name checked against the certificate; the
-	// target's host name is used otherwise.
-	ServerName string `yaml:"server_name"`
-	// CAFile is a PEM bundle to verify against instead of the system roots.
-	CAFile string `yaml:"ca_file"`
-}
+// TLSConfig says how a probe verifies the server's certificate (ca_file,
+// server_name, insecure_skip_verify, min_version) and which client
+// certificate it shows (cert_file, key_file): Prometheus's own TLS settings,
+// the tls_config blackbox_exporter's modules take, so a module's tls_config
+// reads the same in both.
+type TLSConfig = config.TLSConfig
 
 // FTPLogin is the account an FTP module logs in with.
 type FTPLogin struct {
@@ -238,7 +235,7 @@ func (m *Module) UnmarshalYAML(n *yaml.Node) error {
 	}
 	mod := Module(p)
 	mod.steps = pr.steps(&mod)
-	tc, err := p.TLSConfig.build(configfile.Field(n, "tls_config"))
+	tc, err := buildTLS(p.TLSConfig, configfile.Field(n, "tls_config"))
 	if err != nil {
 		return err
 	}
@@ -288,22 +285,26 @@ func (h *HTTPOptions) setDefaults() {
 	}
 }
 
-// build returns the TLS client config; n is the tls_config node, for the
-// line of a bad ca_file.
-func (c TLSConfig) build(n *yaml.Node) (*tls.Config, error) {
-	tc := &tls.Config{InsecureSkipVerify: c.InsecureSkipVerify, ServerName: c.ServerName, MinVersion: tls.VersionTLS12}
-	if c.CAFile == "" {
-		return tc, nil
+// buildTLS makes the tls.Config a module's probes start from, with
+// prometheus/common's NewTLSConfig. A ca_file is read first so that its
+// error names the line; TLS 1.2 is the floor unless min_version says more.
+func buildTLS(c TLSConfig, n *yaml.Node) (*tls.Config, error) {
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, configfile.Errorf(configfile.Field(n, "ca_file"), "read ca_file: %v", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return nil, configfile.Errorf(configfile.Field(n, "ca_file"), "ca_file %s holds no PEM certificate", c.CAFile)
+		}
 	}
-	pem, err := os.ReadFile(c.CAFile)
+	tc, err := config.NewTLSConfig(&c)
 	if err != nil {
-		return nil, configfile.Errorf(configfile.Field(n, "ca_file"), "read ca_file: %v", err)
+		return nil, configfile.Errorf(n, "tls_config: %v", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, configfile.Errorf(configfile.Field(n, "ca_file"), "ca_file %s holds no PEM certificate", c.CAFile)
+	if tc.MinVersion < tls.VersionTLS12 {
+		tc.MinVersion = tls.VersionTLS12
 	}
-	tc.RootCAs = pool
 	return tc, nil
 }
 

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,8 +134,8 @@ func TestConfigInvalid(t *testing.T) {
 			`probes.yml:6: tcp target "a:99999": port "99999" is not a number in 1..65535`},
 		{"icmp target with port", "probes:\n  modules:\n    p: {prober: icmp}\n  targets:\n    - {module: p, target: \"192.0.2.1:7\"}\n",
 			`probes.yml:5: icmp target "192.0.2.1:7" is not a host name or IP address (no port, no URL)`},
-		{"http target not url", "probes:\n  modules:\n    w: {prober: http}\n  targets:\n    - {module: w, target: \"example.org\"}\n",
-			`probes.yml:5: http target "example.org" needs an http:// or https:// URL`},
+		{"http target of another scheme", "probes:\n  modules:\n    w: {prober: http}\n  targets:\n    - {module: w, target: \"ftp://example.org\"}\n",
+			`probes.yml:5: http target "ftp://example.org" needs an http:// or https:// URL`},
 		{"bad host", head + "  targets:\n    - {module: tcp, target: \"bad host!:25\"}\n",
 			`probes.yml:5: tcp target "bad host!:25": "bad host!" is not a host name or IP address`},
 		{"duplicate target", head + "  targets:\n    - {module: tcp, target: \"a:1\"}\n    - {module: tcp, target: \"a:1\"}\n",
@@ -182,5 +183,27 @@ func TestConfigInvalid(t *testing.T) {
 				t.Fatalf("error = %v\n want %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTLSConfigIsPrometheus: tls_config is prometheus/common's TLSConfig,
+// so its fields and checks are Prometheus's (and blackbox's): min_version,
+// client certificates, and their consistency.
+func TestTLSConfigIsPrometheus(t *testing.T) {
+	m := module(t, "prober: tcp\ntls: true\ntls_config: {min_version: TLS13, server_name: mail.example}\n")
+	if m.tls.MinVersion != tls.VersionTLS13 || m.tls.ServerName != "mail.example" {
+		t.Errorf("min_version TLS13, server_name: got %x %q", m.tls.MinVersion, m.tls.ServerName)
+	}
+	if m := module(t, "prober: tcp\ntls: true\n"); m.tls.MinVersion != tls.VersionTLS12 {
+		t.Errorf("default floor: %x, want TLS 1.2", m.tls.MinVersion)
+	}
+	for yml, want := range map[string]string{
+		"probes:\n  modules:\n    x:\n      prober: tcp\n      tls_config: {cert_file: /nonexistent.pem}\n": "exactly one of key or key_file",
+		"probes:\n  modules:\n    x:\n      prober: tcp\n      tls_config: {min_version: TLS99}\n":          "unknown TLS version",
+	} {
+		_, err := decode(yml)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error with %q", yml, err, want)
+		}
 	}
 }

@@ -29,6 +29,7 @@ func (p *Prober) probeDialogue(ctx context.Context, m *Module, target string, tr
 		return err
 	}
 	tr.mark(PhaseResolve)
+	tr.ip = ip
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, port).String())
 	if err != nil {
@@ -74,6 +75,8 @@ func runDialogue(ctx context.Context, c net.Conn, steps []Step, tlsConf func() *
 		}
 		if st.Expect != nil {
 			if err := expect(r, st); err != nil {
+				var mm mismatch
+				tr.regexFailed = errors.As(err, &mm)
 				return fmt.Errorf("step %d: %w", i+1, err)
 			}
 		}
@@ -119,9 +122,15 @@ func expect(r *bufio.Reader, st Step) error {
 		if st.Skip != nil && st.Skip.Match(line) {
 			continue
 		}
-		return fmt.Errorf("expect %q: got %s", st.Expect, quote(line))
+		return mismatch(fmt.Sprintf("expect %q: got %s", st.Expect, quote(line)))
 	}
 }
+
+// mismatch is a reply that does not match what the step expects (the
+// server answered, wrongly): blackbox's probe_failed_due_to_regex.
+type mismatch string
+
+func (m mismatch) Error() string { return string(m) }
 
 func quote(b []byte) string {
 	if len(b) > 120 {

@@ -1,25 +1,34 @@
 package probe
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+	"gopkg.in/yaml.v3"
 )
 
 // scrapeTimeoutOffset leaves Prometheus time to receive the answer before its
 // own scrape timeout.
 const scrapeTimeoutOffset = 500 * time.Millisecond
 
-// ServeHTTP serves /probe?module=NAME&target=TARGET in the style of
-// blackbox_exporter: it runs one probe now, bounded by the module's timeout
-// and by Prometheus's X-Prometheus-Scrape-Timeout-Seconds, and answers with
-// that probe's metrics from a registry of its own (no module or target
-// labels: Prometheus's relabeling names the target).
+// ServeHTTP serves /probe?module=NAME&target=TARGET as blackbox_exporter
+// does, so its scrape jobs, alerts and dashboards apply unchanged: it runs
+// one probe now, bounded by the module's timeout and by Prometheus's
+// X-Prometheus-Scrape-Timeout-Seconds, and answers with that probe's
+// metrics under blackbox's names (probe_success, probe_duration_seconds,
+// probe_ssl_earliest_cert_expiry, ...; blackbox.go) from a registry of its
+// own, without module or target labels: Prometheus's relabeling names the
+// target. With debug=true it answers in text the probe's log, the metrics
+// and the module, as blackbox does. The background probes' synguard_probe_*
+// names are /metrics', not /probe's.
 func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cfg, prober, _ := m.current()
 	q := r.URL.Query()
@@ -53,27 +62,69 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer cancel()
 		}
 	}
+	debug := q.Get("debug") == "true"
+	var logs bytes.Buffer
+	if debug {
+		// This probe's own log, at debug level, for the answer.
+		p := *prober
+		p.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		prober = &p
+	}
 	res := prober.Probe(ctx, modName, &mod, target)
 
 	reg := prometheus.NewRegistry()
-	gauge := func(name, help string, v float64) {
-		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-		g.Set(v)
-		reg.MustRegister(g)
+	registerBlackbox(reg, &mod, res)
+	if !debug {
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+		return
 	}
-	ok1 := 0.0
-	if res.Success {
-		ok1 = 1
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "Logs for the probe:\n%s\n\n", logs.String())
+	fmt.Fprintf(w, "Metrics that would have been returned:\n")
+	if mfs, err := reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			_, _ = expfmt.MetricFamilyToText(w, mf)
+		}
 	}
-	gauge(MetricSuccess, "Whether the probe succeeded (1) or failed (0).", ok1)
-	gauge(MetricDuration, "How long the probe took.", res.Duration.Seconds())
-	phases := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricPhase, Help: "How long each phase of the probe took."}, []string{"phase"})
-	for _, p := range res.Phases {
-		phases.WithLabelValues(p.Phase).Set(p.Duration.Seconds())
+	fmt.Fprintf(w, "\n\nModule configuration:\n")
+	if b, err := yaml.Marshal(moduleView(&mod)); err == nil {
+		_, _ = w.Write(b)
 	}
-	reg.MustRegister(phases)
-	if !res.CertExpiry.IsZero() {
-		gauge(MetricCertExpiry, "Earliest NotAfter in the certificate chain, as a Unix time.", float64(res.CertExpiry.Unix()))
+}
+
+// moduleView is the module as its configuration reads, for debug output.
+func moduleView(m *Module) map[string]any {
+	v := map[string]any{"prober": m.Prober, "timeout": m.Timeout.Std().String()}
+	if m.IPProtocol != "" {
+		v["ip_protocol"] = m.IPProtocol
 	}
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	if m.TLS {
+		v["tls"] = true
+	}
+	if m.StartTLS {
+		v["starttls"] = true
+	}
+	if m.TLSConfig != (TLSConfig{}) {
+		v["tls_config"] = m.TLSConfig
+	}
+	if m.Prober == ProberHTTP {
+		h := map[string]any{"method": m.HTTP.Method, "follow_redirects": *m.HTTP.FollowRedirects}
+		var codes []string
+		for _, c := range m.HTTP.ValidStatusCodes {
+			codes = append(codes, fmt.Sprintf("%d-%d", c.Min, c.Max))
+		}
+		h["valid_status_codes"] = codes
+		if m.HTTP.BodyRegexp != nil {
+			h["body_regexp"] = m.HTTP.BodyRegexp.String()
+		}
+		v["http"] = h
+	}
+	var steps []string
+	for _, s := range m.steps {
+		steps = append(steps, fmt.Sprintf("send %q expect %v starttls %v", redact(s.Send), s.Expect, s.StartTLS))
+	}
+	if len(steps) > 0 {
+		v["dialogue"] = steps
+	}
+	return v
 }

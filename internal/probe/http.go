@@ -27,6 +27,7 @@ const (
 // probeHTTP sends one request (following redirects as the module says) and
 // checks the status code and, optionally, the body.
 func (p *Prober) probeHTTP(ctx context.Context, m *Module, target string, tr *trace) error {
+	target = httpURL(target)
 	u, err := url.Parse(target)
 	if err != nil {
 		return fmt.Errorf("parse url: %w", err)
@@ -37,6 +38,7 @@ func (p *Prober) probeHTTP(ctx context.Context, m *Module, target string, tr *tr
 		return err
 	}
 	tr.mark(PhaseResolve)
+	tr.ip = ip
 
 	var d net.Dialer
 	transport := &http.Transport{
@@ -61,9 +63,11 @@ func (p *Prober) probeHTTP(ctx context.Context, m *Module, target string, tr *tr
 		TLSHandshakeTimeout: m.Timeout.Std(),
 	}
 	defer transport.CloseIdleConnections()
+	redirects := 0
 	client := &http.Client{
 		Transport: transport,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			redirects = len(via)
 			if !*m.HTTP.FollowRedirects {
 				return http.ErrUseLastResponse
 			}
@@ -126,13 +130,29 @@ func (p *Prober) probeHTTP(ctx context.Context, m *Module, target string, tr *tr
 	}
 	tr.add(PhaseTransfer, time.Since(firstByte))
 	tr.last = time.Now()
+	tr.http = &HTTPInfo{
+		StatusCode: resp.StatusCode, Version: float64(resp.ProtoMajor) + float64(resp.ProtoMinor)/10,
+		Redirects: redirects, ContentLength: resp.ContentLength, BodyLength: int64(len(body)), SSL: resp.TLS != nil,
+	}
 	if !m.HTTP.ValidStatusCodes.Contains(resp.StatusCode) {
 		return fmt.Errorf("status %d (%s) not in valid_status_codes", resp.StatusCode, statusText(resp.StatusCode))
 	}
 	if re := m.HTTP.BodyRegexp; re != nil && !re.Match(body) {
+		tr.regexFailed = true
 		return fmt.Errorf("body does not match %q", re.String())
 	}
 	return nil
+}
+
+// httpURL turns a host:port target into http://host:port, as
+// blackbox_exporter does, so a scrape job that probes host:port targets
+// with the http prober works unchanged; a URL stays as it is (another
+// scheme too, for the target check to refuse).
+func httpURL(target string) string {
+	if strings.Contains(target, "://") {
+		return target
+	}
+	return "http://" + target
 }
 
 func statusText(code int) string {

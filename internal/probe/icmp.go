@@ -59,6 +59,7 @@ func (p *Prober) probeICMP(ctx context.Context, m *Module, target string, tr *tr
 		return err
 	}
 	tr.mark(PhaseResolve)
+	tr.ip = ip
 	dl, ok := ctx.Deadline()
 	if !ok {
 		dl = time.Now().Add(m.Timeout.Std())

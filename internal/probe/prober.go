@@ -47,13 +47,52 @@ type Result struct {
 	// CertExpiry is the earliest NotAfter of the server's certificate chain,
 	// zero when the probe used no TLS.
 	CertExpiry time.Time
+	// ChainExpiry is the earliest NotAfter of the last chain the server's
+	// certificate was verified along; zero when none was (no TLS, or
+	// insecure_skip_verify).
+	ChainExpiry time.Time
+	// PeerCert is the certificate the server presented last (the leaf),
+	// nil without TLS.
+	PeerCert *x509.Certificate
+	// IP is the address the probe went to; zero when resolving failed.
+	IP netip.Addr
+	// TLSVersion is the TLS version of the last handshake (tls.VersionTLS13),
+	// 0 without TLS.
+	TLSVersion uint16
+	// RegexFailed says the probe failed because a reply or the body did not
+	// match what the module expects.
+	RegexFailed bool
+	// HTTP is what an http probe saw of the last response; nil for the
+	// other probers and when no response came.
+	HTTP *HTTPInfo
+}
+
+// HTTPInfo is what an http probe saw of the final response.
+type HTTPInfo struct {
+	StatusCode int
+	// Version is the protocol version, 1.1 or 2.
+	Version float64
+	// Redirects is how many redirects were followed.
+	Redirects int
+	// ContentLength is the Content-Length header's value, -1 when absent.
+	ContentLength int64
+	// BodyLength is how many bytes of body were read (at most 1 MiB).
+	BodyLength int64
+	// SSL says the final response came over TLS.
+	SSL bool
 }
 
 // trace records phase durations as a probe moves along.
 type trace struct {
-	last   time.Time
-	phases []PhaseDuration
-	expiry time.Time
+	last        time.Time
+	phases      []PhaseDuration
+	expiry      time.Time
+	chainExpiry time.Time
+	peerCert    *x509.Certificate
+	ip          netip.Addr
+	tlsVersion  uint16
+	regexFailed bool
+	http        *HTTPInfo
 }
 
 func newTrace(start time.Time) *trace { return &trace{last: start} }
@@ -78,6 +117,13 @@ func (t *trace) add(phase string, d time.Duration) {
 func (t *trace) tlsState(st tls.ConnectionState) {
 	if e := earliestExpiry(st.PeerCertificates); !e.IsZero() && (t.expiry.IsZero() || e.Before(t.expiry)) {
 		t.expiry = e
+	}
+	t.tlsVersion = st.Version
+	if len(st.PeerCertificates) > 0 {
+		t.peerCert = st.PeerCertificates[0]
+	}
+	if n := len(st.VerifiedChains); n > 0 {
+		t.chainExpiry = earliestExpiry(st.VerifiedChains[n-1])
 	}
 }
 
@@ -107,6 +153,9 @@ type Prober struct {
 // It never returns before the probe's own work has stopped.
 func (p *Prober) Probe(ctx context.Context, moduleName string, m *Module, target string) Result {
 	start := time.Now()
+	if p.Logger != nil {
+		p.Logger.Debug("beginning probe", "module", moduleName, "prober", m.Prober, "target", target, "timeout", m.Timeout)
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.Timeout.Std())
 	defer cancel()
 	tr := newTrace(start)
@@ -125,10 +174,21 @@ func (p *Prober) Probe(ctx context.Context, moduleName string, m *Module, target
 	}
 	r := Result{
 		Module: moduleName, Target: target, Start: start, Duration: time.Since(start),
-		Success: err == nil, Err: err, Phases: tr.phases, CertExpiry: tr.expiry,
+		Success: err == nil, Err: err, Phases: tr.phases, CertExpiry: tr.expiry, ChainExpiry: tr.chainExpiry,
+		PeerCert: tr.peerCert, IP: tr.ip, TLSVersion: tr.tlsVersion, RegexFailed: tr.regexFailed, HTTP: tr.http,
 	}
-	if err != nil && p.Logger != nil {
-		p.Logger.Debug("probe failed", "module", moduleName, "target", target, "duration", r.Duration, "err", err)
+	if p.Logger != nil {
+		if r.IP.IsValid() {
+			p.Logger.Debug("resolved target address", "module", moduleName, "target", target, "ip", r.IP)
+		}
+		for _, ph := range r.Phases {
+			p.Logger.Debug("phase done", "module", moduleName, "target", target, "phase", ph.Phase, "duration", ph.Duration)
+		}
+		if err != nil {
+			p.Logger.Debug("probe failed", "module", moduleName, "target", target, "duration", r.Duration, "err", err)
+		} else {
+			p.Logger.Debug("probe succeeded", "module", moduleName, "target", target, "duration", r.Duration)
+		}
 	}
 	return r
 }

@@ -29,7 +29,7 @@ type targetKind int
 const (
 	targetHost     targetKind = iota // a host name or IP address (icmp)
 	targetHostPort                   // host:port, [v6]:port
-	targetURL                        // an http:// or https:// URL
+	targetURL                        // an http:// or https:// URL, or host:port read as http://host:port
 )
 
 // protocol is everything the package knows about one prober. Adding a
@@ -181,7 +181,7 @@ func CheckTarget(prober, target string) error {
 			return fmt.Errorf("%s target %q: %v", prober, target, err)
 		}
 	case targetURL:
-		return checkURL(prober, target)
+		return checkURL(prober, httpURL(target))
 	}
 	return nil
 }

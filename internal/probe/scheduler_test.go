@@ -231,20 +231,25 @@ func TestProbeHandler(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	code, body := get("module=web&target=" + srv.URL)
-	for _, want := range []string{"synguard_probe_success 1", `synguard_probe_phase_duration_seconds{phase="tls"}`,
-		fmt.Sprintf("synguard_probe_tls_cert_expiry_timestamp_seconds %g", float64(cert.notAfter.Unix()))} {
-		if code != 200 || !strings.Contains(body, want) {
+	// blackbox_exporter's names on /probe (blackbox_test.go compares them
+	// with the real one); synguard_probe_* are the background probes'.
+	for _, want := range []string{"probe_success 1", `probe_http_duration_seconds{phase="tls"}`,
+		fmt.Sprintf("probe_ssl_earliest_cert_expiry %g", float64(cert.notAfter.Unix()))} {
+		if code != 200 || !strings.Contains(body, "\n"+want) {
 			t.Errorf("/probe web: %d, want %q in\n%s", code, want, body)
 		}
 	}
+	if strings.Contains(body, "synguard_probe_") {
+		t.Errorf("/probe answers synguard_probe_* names:\n%s", body)
+	}
 	code, body = get("module=tcp&target=" + refusedAddr(t))
-	if code != 200 || !strings.Contains(body, "synguard_probe_success 0") {
+	if code != 200 || !strings.Contains(body, "\nprobe_success 0") {
 		t.Errorf("/probe refused: %d\n%s", code, body)
 	}
 	// Prometheus's scrape timeout bounds the probe below the module's timeout.
 	start := time.Now()
 	code, body = get("module=tcp&target="+serve(t, silent), "X-Prometheus-Scrape-Timeout-Seconds", "0.8")
-	if d := time.Since(start); code != 200 || !strings.Contains(body, "synguard_probe_success 1") || d > time.Second {
+	if d := time.Since(start); code != 200 || !strings.Contains(body, "\nprobe_success 1") || d > time.Second {
 		t.Errorf("/probe tcp connect: %d in %s\n%s", code, d, body)
 	}
 	for q, want := range map[string]string{
