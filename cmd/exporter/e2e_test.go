@@ -104,7 +104,7 @@ func TestLandingReloadHealth(t *testing.T) {
 		}
 	}
 	write("syn_recv:\n  top_n: 1\n")
-	e := startExporter(t, "--path.procfs=testdata/proc", "--collector.syn-recv.source=procfs", "--config.file="+cfg)
+	e := startExporter(t, "--path.procfs=testdata/proc", "--collector.syn-recv.source=procfs", "--config.file="+cfg, "--web.enable-lifecycle")
 	if s := e.Get(t, "/"); !strings.Contains(s, "synguard exporter") || !strings.Contains(s, "/metrics") {
 		t.Errorf("landing page lacks name or metrics link:\n%s", s)
 	}

@@ -27,7 +27,7 @@ func TestOrigin(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("origin:\n  asn_database: "+asn+"\n  country_database: "+country+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e := startExporter(t, "--path.procfs=testdata/proc", "--collector.syn-recv.source=procfs", "--config.file="+cfg)
+	e := startExporter(t, "--path.procfs=testdata/proc", "--collector.syn-recv.source=procfs", "--config.file="+cfg, "--web.enable-lifecycle")
 	flood := `synguard_syn_recv_prefix_origin_info{as_org="Example Flood Net",asn="64496",country="ZZ",family="ipv4",prefix="203.0.113.32/27"} 1`
 	if m := e.Get(t, "/metrics"); !strings.Contains(m, flood) {
 		t.Fatalf("metrics lack %s", flood)

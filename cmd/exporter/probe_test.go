@@ -41,7 +41,7 @@ func TestProbes(t *testing.T) {
 		}
 	}
 	write(fmt.Sprintf("    - {module: pop3, target: %q, interval: 1s}\n", open))
-	e := startExporter(t, "--path.procfs=testdata/proc", "--collector.syn-recv.source=procfs", "--config.file="+cfg)
+	e := startExporter(t, "--path.procfs=testdata/proc", "--collector.syn-recv.source=procfs", "--config.file="+cfg, "--web.enable-lifecycle")
 	waitFor := func(want string) string {
 		t.Helper()
 		var m string

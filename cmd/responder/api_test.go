@@ -21,7 +21,7 @@ func TestOperatorSurface(t *testing.T) {
 	token := filepath.Join(dir, "token")
 	os.WriteFile(token, []byte("op-secret\n"), 0o600)
 	cfgPath := writeConfig(t, "api:\n  bearer_token_file: "+token+"\n")
-	r := startResponder(t, "--dbus.address="+addr, "--config.file="+cfgPath)
+	r := startResponder(t, "--dbus.address="+addr, "--config.file="+cfgPath, "--web.enable-lifecycle")
 	waitFor(t, "backend_up", func() bool {
 		return metricLine(r.metrics(t), "synguard_responder_backend_up{backend=\"firewalld\",mode=\"ipset\"} 1")
 	})

@@ -29,8 +29,12 @@ type Flags struct {
 	ConfigCheck            bool
 	MetricsPath            string
 	DisableExporterMetrics bool
-	Web                    *web.FlagConfig
-	Log                    *promslog.Config
+	// EnableLifecycle turns on POST /-/reload, as Prometheus's own flag
+	// does: off, a web page in an operator's browser or any local process
+	// cannot make the binary re-read its file; SIGHUP always can.
+	EnableLifecycle bool
+	Web             *web.FlagConfig
+	Log             *promslog.Config
 }
 
 // exitCode carries kingpin's exit code out of --help and --version.
@@ -71,6 +75,8 @@ func AddFlags(app *kingpin.Application, what, defaultAddr string) *Flags {
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.MetricsPath)
 	app.Flag("web.disable-exporter-metrics", fmt.Sprintf("Exclude the %s's own go_* and process_* metrics.", what)).
 		BoolVar(&f.DisableExporterMetrics)
+	app.Flag("web.enable-lifecycle", "Serve POST /-/reload (off: reload with SIGHUP only), as Prometheus's flag of the same name.").
+		BoolVar(&f.EnableLifecycle)
 	f.Web = kingpinflag.AddFlags(app, defaultAddr)
 	promslogflag.AddFlags(app, f.Log)
 	return f
@@ -174,14 +180,20 @@ func (f *Flags) Serve(ctx context.Context, h http.Handler, ln net.Listener, read
 
 // NewMux returns a mux serving reg's metrics at --web.telemetry-path (a
 // failing collector is logged and the rest still served), reload at
-// /-/reload and a health check at /-/healthy.
+// /-/reload (with --web.enable-lifecycle) and a health check at /-/healthy.
 func (f *Flags) NewMux(reg *prometheus.Registry, reload http.Handler, logger *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(f.MetricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
-	mux.Handle("/-/reload", reload)
+	if f.EnableLifecycle {
+		mux.Handle("/-/reload", reload)
+	} else {
+		mux.HandleFunc("/-/reload", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "reload over HTTP is off: start with --web.enable-lifecycle, or send SIGHUP", http.StatusForbidden)
+		})
+	}
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	return mux
 }

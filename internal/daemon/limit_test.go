@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,5 +52,24 @@ func TestConnectionsLimited(t *testing.T) {
 	b := make([]byte, 12)
 	if _, err := io.ReadFull(c, b); err != nil || string(b) != "HTTP/1.1 200" {
 		t.Fatalf("after one closed, a new connection got %q, %v", b, err)
+	}
+}
+
+// TestReloadNeedsLifecycleFlag: without --web.enable-lifecycle, POST
+// /-/reload is refused and reloads nothing (SIGHUP still does).
+func TestReloadNeedsLifecycleFlag(t *testing.T) {
+	reloads := 0
+	reload := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reloads++ })
+	for _, on := range []bool{false, true} {
+		f := &Flags{MetricsPath: "/metrics", EnableLifecycle: on}
+		mux := f.NewMux(nil, reload, slog.New(slog.DiscardHandler))
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/-/reload", nil))
+		if !on && (rec.Code != http.StatusForbidden || reloads != 0 || !strings.Contains(rec.Body.String(), "--web.enable-lifecycle")) {
+			t.Fatalf("without the flag: %d %q, %d reloads", rec.Code, rec.Body.String(), reloads)
+		}
+		if on && reloads != 1 {
+			t.Fatalf("with the flag the reload handler ran %d times", reloads)
+		}
 	}
 }

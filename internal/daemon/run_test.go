@@ -157,7 +157,7 @@ func TestRunServes(t *testing.T) {
 	ready := make(chan struct{})
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, b.spec(nil), []string{"--config.file=" + cfg, "--greeting=hi"}, IO{Stdout: io.Discard, Stderr: &stderr, Listener: ln, Ready: ready})
+		done <- Run(ctx, b.spec(nil), []string{"--config.file=" + cfg, "--greeting=hi", "--web.enable-lifecycle"}, IO{Stdout: io.Discard, Stderr: &stderr, Listener: ln, Ready: ready})
 	}()
 	select {
 	case <-ready:
