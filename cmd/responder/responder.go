@@ -46,6 +46,7 @@ type Main struct {
 	flags struct {
 		dbusAddress string
 	}
+	cli    cliFlags
 	logger *slog.Logger
 
 	mu     sync.Mutex
@@ -81,7 +82,7 @@ func (m *Main) Main(ctx context.Context, args []string) int {
 		Flags:    m.addFlags,
 		Load:     responderconfig.Load,
 		LogAttrs: logAttrs,
-		Commands: map[string]func(context.Context, *daemon.Runtime, *responderconfig.Config) error{"purge": m.purge},
+		Commands: m.withCLI(map[string]func(context.Context, *daemon.Runtime, *responderconfig.Config) error{"purge": m.purge}),
 		Start:    m.start,
 	}, args, daemon.IO{Stdout: m.Stdout, Stderr: m.Stderr, Listener: m.Listener, Ready: m.Ready})
 }
@@ -93,6 +94,7 @@ func (m *Main) addFlags(app *kingpin.Application) {
 	app.Command("serve", "Serve the webhook, the operator API and metrics (the default).").Default()
 	app.Command("purge", "Remove every block the responder owns from the firewall, runtime and permanent (uninstall, emergency), "+
 		"and mark them lifted in the state file. Stop the running responder first.")
+	m.addCLI(app)
 }
 
 func logAttrs(cfg *responderconfig.Config) []any {
