@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -141,8 +142,10 @@ func (f *Flags) HandleLanding(mux *http.ServeMux, name, description string, link
 
 // Serve serves h with the flags' web configuration (TLS, basic auth) on ln,
 // or on --web.listen-address when ln is nil, until ctx is done, then stops
-// gracefully within 5 s. ready, when not nil, is closed just before serving.
-func (f *Flags) Serve(ctx context.Context, h http.Handler, ln net.Listener, ready chan struct{}, logger *slog.Logger) error {
+// gracefully within 5 s. ready, when not nil, is closed just before serving;
+// listening, when not nil, is called once every address is bound (a bind
+// error is returned before it), for systemd's READY.
+func (f *Flags) Serve(ctx context.Context, h http.Handler, ln net.Listener, ready chan struct{}, listening func(), logger *slog.Logger) error {
 	srv := &http.Server{
 		Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		// A client that sends or reads slowly must not hold a connection
@@ -152,17 +155,28 @@ func (f *Flags) Serve(ctx context.Context, h http.Handler, ln net.Listener, read
 		ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute,
 	}
 	limitConns(srv, MaxConnections, logger)
+	var lns []net.Listener
+	if ln != nil {
+		lns = []net.Listener{ln}
+	} else if bound, err := f.listen(); err != nil {
+		return err
+	} else {
+		lns = bound
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if ready != nil {
 			close(ready)
 		}
-		if ln != nil {
-			errc <- web.Serve(ln, srv, f.Web, logger)
+		if lns == nil {
+			errc <- web.ListenAndServe(srv, f.Web, logger)
 			return
 		}
-		errc <- web.ListenAndServe(srv, f.Web, logger)
+		errc <- web.ServeMultiple(lns, srv, f.Web, logger)
 	}()
+	if listening != nil {
+		listening()
+	}
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
@@ -206,6 +220,36 @@ const MaxConnections = 256
 // limitConns closes every connection srv accepts while max are open: a
 // local process opening connections without end cannot exhaust the
 // binary's file descriptors.
+// listen binds every --web.listen-address, so that READY is sent only once
+// they accept connections. It returns nil listeners, for exporter-toolkit to
+// listen itself, with --web.systemd-socket (systemd listens already) or a
+// vsock:// address.
+func (f *Flags) listen() ([]net.Listener, error) {
+	if f.Web.WebSystemdSocket != nil && *f.Web.WebSystemdSocket || f.Web.WebListenAddresses == nil {
+		return nil, nil
+	}
+	var lns []net.Listener
+	for _, a := range *f.Web.WebListenAddresses {
+		if strings.HasPrefix(a, "vsock://") {
+			closeAll(lns)
+			return nil, nil
+		}
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll(lns)
+			return nil, fmt.Errorf("listen on %s: %w", a, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, l := range lns {
+		l.Close()
+	}
+}
+
 func limitConns(srv *http.Server, max int64, logger *slog.Logger) {
 	var open atomic.Int64
 	var refused atomic.Int64

@@ -76,7 +76,20 @@ type Runtime struct {
 	// Stdout is where a command writes what it reports.
 	Stdout io.Writer
 
-	stops []func()
+	stops    []func()
+	notifier *Notifier
+}
+
+// HoldReady delays the READY=1 that Run sends systemd (Type=notify) once
+// the server listens, until the returned function is called: a binary
+// whose readiness needs more than a listening socket (the responder: its
+// first firewall backend setup tried) holds it from Start. Outside serving
+// (commands) it returns a function that does nothing.
+func (r *Runtime) HoldReady() (release func()) {
+	if r.notifier == nil {
+		return func() {}
+	}
+	return r.notifier.Hold()
 }
 
 // OnStop registers f to run when the binary stops, after serving has
@@ -92,11 +105,14 @@ func (r *Runtime) stop() {
 
 // IO is where a running binary writes and listens. main passes os.Stdout
 // and os.Stderr; tests set Listener (served instead of
-// --web.listen-address) and Ready (closed just before serving).
+// --web.listen-address), Ready (closed just before serving) and Notify
+// (what is sent to systemd instead of sd_notify; nil sends to
+// $NOTIFY_SOCKET, nothing without it).
 type IO struct {
 	Stdout, Stderr io.Writer
 	Listener       net.Listener
 	Ready          chan struct{}
+	Notify         func(state string) (sent bool, err error)
 }
 
 // Run is a whole binary's life, the part both share: parse the flags
@@ -144,6 +160,7 @@ func serve[C any](ctx context.Context, spec Spec[C], r *Runtime, cfg C, out IO) 
 	}
 	r.Logger.Info("starting "+spec.Name, attrs...)
 	r.Registry = f.NewRegistry(spec.ProgramName)
+	r.notifier = newNotifier(r.Logger, out.Notify)
 
 	// The binary's background work runs on rctx: it ends, and the
 	// clean-ups run, when serving ends or Start fails.
@@ -173,5 +190,5 @@ func serve[C any](ctx context.Context, spec Spec[C], r *Runtime, cfg C, out IO) 
 	if err := f.HandleLanding(mux, spec.Title, spec.Description, spec.Links...); err != nil {
 		return err
 	}
-	return f.Serve(ctx, mux, out.Listener, out.Ready, r.Logger)
+	return f.Serve(ctx, mux, out.Listener, out.Ready, r.notifier.listening, r.Logger)
 }
