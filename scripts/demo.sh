@@ -18,7 +18,9 @@
 #
 # Environment: DEMO_HOLD=SECONDS keeps the lab (and its pages) up that long
 # after the summary; DEMO_TIMEOUT=SECONDS bounds the flood phase (180);
-# DEMO_NO_INSTALL=1 (or SYNGUARD_NO_INSTALL=1) never installs packages.
+# DEMO_NO_INSTALL=1 (or SYNGUARD_NO_INSTALL=1) never installs packages;
+# DEMO_BACKEND=nftables makes the responder block in its own nftables table
+# (inet synguard) beside the victim's firewalld instead of in firewalld.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +29,9 @@ export LOOP_STATE=${LOOP_STATE:-/tmp/sgl-demo}
 export LOOP_SECONDS=${LOOP_SECONDS:-900}
 DEMO_TIMEOUT=${DEMO_TIMEOUT:-180}
 DEMO_HOLD=${DEMO_HOLD:-0}
+if [ "${DEMO_BACKEND:-firewalld}" != firewalld ]; then
+  export LOOP_RESPONDER_SET="${LOOP_RESPONDER_SET:-} firewall.backend=$DEMO_BACKEND"
+fi
 
 if [ -t 1 ]; then
   B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' Y=$'\e[33m' D=$'\e[2m' N=$'\e[0m'
@@ -201,6 +206,7 @@ if [ -n "$RESPONDER" ]; then
   elif [ -n "$(smtp_probe)" ]; then say "${R}SMTP probe did not come back${N}"; ok=""; fi
   if [ -n "$ctl_back_at" ]; then say "${G}control host $(loop_control_ip 1) served again from +${ctl_back_at}s, never blocked${N}"; else say "${R}control host not served${N}"; ok=""; fi
   say "victim's firewalld drops (zone drop: $(loop_fw_drop_sources 1 2>/dev/null | tr '\n' ' ')): $(loop_fw_blocked 1 2>/dev/null | tr '\n' ' ')"
+  [ "${DEMO_BACKEND:-firewalld}" != nftables ] || say "table inet synguard drops: $(ip netns exec "$(loop_victim_ns 1)" nft list set inet synguard block4 2>/dev/null | grep -o 'elements = {[^}]*}')"
   say "responder's blocks (origin from the lab's own AS/country databases):"
   ip netns exec "$(loop_victim_ns 1)" curl -fsS --max-time 2 http://127.0.0.1:9818/api/v1/blocks 2>/dev/null |
     jq -r '.blocks[]? | "  \(.prefix)  AS\(.origin.asn // "?") \(.origin.as_org // ""), \(.origin.country // "?")  offences \(.offences), until \(.expiry[0:19])Z"' || true
