@@ -34,7 +34,7 @@ func (m *Main) openBackend(cfg *responderconfig.Config) (*openedBackend, error) 
 		if err != nil {
 			return nil, err
 		}
-		ob = openedBackend{Backend: client, close: func() { _ = client.Close() }}
+		ob = openedBackend{Backend: client, close: func() { _ = client.Close() }, collector: client.Collector()}
 	case responderconfig.BackendNftables:
 		b, err := nftables.New(cfg.Firewall.Nftables, m.logger)
 		if err != nil {

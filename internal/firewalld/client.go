@@ -53,6 +53,9 @@ type Client struct {
 	watchMu  sync.Mutex
 	watchers map[int]func(firewall.Event)
 	nextW    int
+
+	// reloads bounds and counts the reloads the Client asks for (reloads.go).
+	reloads reloads
 }
 
 var _ firewall.Backend = (*Client)(nil)
@@ -226,14 +229,21 @@ func (c *Client) waitUp(ctx context.Context) error {
 	}
 }
 
-// reload asks firewalld to reload, saying why in the log.
-func (c *Client) reload(ctx context.Context, why string) error {
+// reload asks the firewalld owner (its unique bus name) to reload, saying
+// why in the log: at most once per cause for each owner (reloads.go), counted.
+func (c *Client) reload(ctx context.Context, owner, cause, why string) error {
 	if !c.cfg.AllowReload {
 		return fmt.Errorf("firewalld needs a reload (%s) and reloads are not allowed by the configuration: run `firewall-cmd --reload` or allow reloads", why)
 	}
+	if !c.reloads.allow(owner, cause) {
+		return fmt.Errorf("firewalld was reloaded once already to %s and still needs it: this firewalld cannot do what synguard asks of it "+
+			"(firewalld 0.9 loads hash:net ipsets only with the ipset package installed; or use zone mode); not reloading it again until it restarts", why)
+	}
 	c.logger.Info("reloading firewalld; other tools' runtime-only rules are dropped too", "reason", why)
 	t0 := time.Now()
-	if err := c.call(ctx, ObjectPath, Interface+".reload", nil); err != nil {
+	err := c.call(ctx, ObjectPath, Interface+".reload", nil)
+	c.reloads.count(cause)
+	if err != nil {
 		return err
 	}
 	c.logger.Info("firewalld reloaded", "reason", why, "duration", time.Since(t0))

@@ -50,7 +50,7 @@ func (c *Client) Prepare(ctx context.Context, held []netip.Prefix) error {
 		}
 		if missing > 0 {
 			c.logger.Info("firewalld lost blocks it held while the responder was down (a reload or a restart); handling it as a restart", "missing", missing)
-			if err := c.clearStaleLocked(ctx); err != nil {
+			if err := c.clearStaleLocked(ctx, owner); err != nil {
 				return err
 			}
 		}
@@ -69,7 +69,7 @@ func (c *Client) setupLocked(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := c.prepareZone(ctx); err != nil {
+	if err := c.prepareZone(ctx, owner); err != nil {
 		return "", err
 	}
 	return owner, nil
@@ -121,7 +121,7 @@ func (c *Client) afterRestartLocked(ctx context.Context) error {
 		return err
 	}
 	if c.cfg.Mode == ModeZone {
-		if err := c.clearStaleLocked(ctx); err != nil {
+		if err := c.clearStaleLocked(ctx, owner); err != nil {
 			return err
 		}
 	}
@@ -132,18 +132,19 @@ func (c *Client) afterRestartLocked(ctx context.Context) error {
 }
 
 // clearStaleLocked is zone mode's reload after a restart (see
-// afterRestartLocked), or its warning when reloads are not allowed.
-func (c *Client) clearStaleLocked(ctx context.Context) error {
+// afterRestartLocked) of the firewalld owner, or its warning when reloads
+// are not allowed.
+func (c *Client) clearStaleLocked(ctx context.Context, owner string) error {
 	if !c.cfg.AllowReload {
 		c.logger.Warn("firewalld restarted and reloads are not allowed: if it crashed, the kernel rules of blocks lifted from now on stay until `firewall-cmd --reload`")
 		return nil
 	}
-	return c.reload(ctx, "firewalld restarted: clear the stale kernel rules a crash leaves behind")
+	return c.reload(ctx, owner, ReloadRestart, "firewalld restarted: clear the stale kernel rules a crash leaves behind")
 }
 
 // prepareZone checks the zone and, in ipset mode or with permanent
 // entries, the sets and their bindings.
-func (c *Client) prepareZone(ctx context.Context) error {
+func (c *Client) prepareZone(ctx context.Context, owner string) error {
 	var zones []string
 	if err := c.call(ctx, ObjectPath, InterfaceZone+".getZones", []any{&zones}); err != nil {
 		return fmt.Errorf("list zones: %w", err)
@@ -182,7 +183,7 @@ func (c *Client) prepareZone(ctx context.Context) error {
 		if created {
 			why = fmt.Sprintf("load the ipsets %s just created", strings.Join(missing, ", "))
 		}
-		if err := c.reload(ctx, why); err != nil {
+		if err := c.reload(ctx, owner, ReloadIPSets, why); err != nil {
 			return err
 		}
 		for _, name := range missing {

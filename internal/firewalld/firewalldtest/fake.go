@@ -72,6 +72,17 @@ type Fake struct {
 	refused     map[string]string // source or entry -> code
 	delays      map[string]time.Duration
 	calls       map[string]int
+	// noIPSetLoad: a reload leaves the permanent ipsets out of the
+	// runtime, as firewalld 0.9 does without the ipset tool.
+	noIPSetLoad bool
+}
+
+// NoIPSetLoad makes reloads leave the permanent ipsets out of the runtime
+// (on), as firewalld 0.9.3 on Debian 11 does without the ipset package.
+func (f *Fake) NoIPSetLoad(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.noIPSetLoad = on
 }
 
 // Start runs a private dbus-daemon, exports a fresh Fake on it under
@@ -294,6 +305,9 @@ func (f *Fake) loadPermanent() {
 		f.rtSources[z] = slices.Clone(ss)
 	}
 	f.rtIPSets = map[string]*ipset{}
+	if f.noIPSetLoad {
+		return
+	}
 	for n, s := range f.permIPSets {
 		f.rtIPSets[n] = s.clone()
 	}
