@@ -167,6 +167,7 @@ func (m *Main) start(ctx context.Context, r *daemon.Runtime, cfg *responderconfi
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); m.driver.Run(ctx) }()
+	holdReadyForPrepare(ctx, r, m.driver)
 	go func() { defer wg.Done(); m.origin.Watch(ctx, originPollInterval) }()
 	// The driver saves what it confirmed as it stops: before the store closes.
 	r.OnStop(wg.Wait)
