@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -353,21 +352,15 @@ func TestResponderCrashMidBatch(t *testing.T) {
 	}
 }
 
-// openStateCopy reads the state file without taking its lock (the
-// responder holds it).
+// openStateCopy reads the state (snapshot and journal) without taking its
+// lock (the responder holds it).
 func openStateCopy(t *testing.T, path string) (map[string]blockstore.Block, error) {
-	b, err := os.ReadFile(path)
+	blks, err := blockstore.ReadBlocks(path)
 	if err != nil {
 		return nil, err
 	}
-	var f struct {
-		Blocks []blockstore.Block `json:"blocks"`
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, err
-	}
 	out := map[string]blockstore.Block{}
-	for _, blk := range f.Blocks {
+	for _, blk := range blks {
 		out[blk.Prefix.String()] = blk
 	}
 	return out, nil

@@ -85,6 +85,9 @@ func New(opts Options) (*Ledger, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	for _, r := range opts.Store.Repairs() {
+		opts.Logger.Warn("state repaired or migrated at start", "detail", r)
+	}
 	if err := checkBackend(opts.Store, opts.Backend); err != nil {
 		return nil, err
 	}

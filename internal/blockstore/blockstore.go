@@ -1,11 +1,8 @@
 package blockstore
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -79,18 +76,6 @@ func (b Block) Owned() bool { return (b.Active || b.Installed) && !b.Preexisting
 // Family returns "ipv4" or "ipv6".
 func (b Block) Family() string { return prefix.Family(b.Prefix.Addr()) }
 
-const fileVersion = 1
-
-type file struct {
-	Version int  `json:"version"`
-	Paused  bool `json:"paused"`
-	// Backend and Mode name the firewall backend (and its mode) whose
-	// entries the blocks are: another backend cannot see or lift them.
-	Backend string  `json:"backend,omitempty"`
-	Mode    string  `json:"mode,omitempty"`
-	Blocks  []Block `json:"blocks"`
-}
-
 // Store is the set of owned and remembered blocks. It is not safe for
 // concurrent use; its owner serialises access.
 type Store struct {
@@ -98,8 +83,16 @@ type Store struct {
 	lock   *os.File
 	blocks map[netip.Prefix]Block
 	paused bool
-	// backend and mode are file.Backend and file.Mode.
+	// backend and mode are the header's Backend and Mode.
 	backend, mode string
+
+	// j is the journal beside the snapshot (journal.go); dirty holds the
+	// prefixes changed since the last save, header whether the header did.
+	j      journal
+	dirty  map[netip.Prefix]struct{}
+	header bool
+	// repairs says what Open repaired or migrated, for the owner's log.
+	repairs []string
 }
 
 // ErrLocked is returned by Open when another process holds the state file.
@@ -107,8 +100,13 @@ var ErrLocked = errors.New("state file is in use by another synguard-responder")
 
 // Open takes an exclusive lock beside path (path + ".lock"), so two
 // responders, or the purge command and a running responder, never share a
-// state file, and loads the state. A missing file is an empty state; a file
-// that does not parse, or holds an invalid record, is an error.
+// state file, and loads the state: the snapshot at path, then the journal
+// beside it (path + ".journal"). A missing snapshot is an empty state; one
+// that does not parse, holds an invalid record, or a journal record that is
+// corrupt anywhere but at its end, is an error. A torn last journal record
+// (a crash while it was written, so never acknowledged) is dropped, and a
+// version 1 file (the released format) is rewritten as a version 2
+// snapshot, its original kept at path + ".v1"; Repairs says which.
 func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
@@ -124,61 +122,28 @@ func Open(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("lock state file %s: %w", path, err)
 	}
-	s := &Store{path: path, lock: lock, blocks: map[netip.Prefix]Block{}}
+	s := &Store{path: path, lock: lock, blocks: map[netip.Prefix]Block{}, dirty: map[netip.Prefix]struct{}{}}
+	s.j.init(path)
 	if err := s.load(); err != nil {
+		s.j.close()
 		lock.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Store) load() error {
-	b, err := os.ReadFile(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read state file: %w", err)
-	}
-	corrupt := func(format string, args ...any) error {
-		return fmt.Errorf("state file %s is corrupt (%s): refusing to start with no blocks, because the ones in firewalld could then never be lifted; "+
-			"repair it, or move it aside and remove the responder's entries from firewalld by hand", s.path, fmt.Sprintf(format, args...))
-	}
-	var f file
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return corrupt("%v", err)
-	}
-	if dec.More() {
-		return corrupt("trailing data after the state")
-	}
-	if f.Version != fileVersion {
-		return corrupt("version %d, this responder reads version %d", f.Version, fileVersion)
-	}
-	for i, blk := range f.Blocks {
-		c := prefix.Canonical(blk.Prefix)
-		if !c.IsValid() || c != blk.Prefix {
-			return corrupt("record %d: prefix %q is not canonical", i+1, blk.Prefix)
-		}
-		if _, dup := s.blocks[c]; dup {
-			return corrupt("record %d: prefix %s twice", i+1, c)
-		}
-		if blk.Active && blk.Expiry.IsZero() {
-			return corrupt("record %d: active block of %s without expiry", i+1, c)
-		}
-		s.blocks[c] = blk
-	}
-	s.paused = f.Paused
-	s.backend, s.mode = f.Backend, f.Mode
-	return nil
-}
+// Repairs returns what Open repaired or migrated (a dropped torn journal
+// record, a migrated version 1 file), one sentence each, for the log.
+func (s *Store) Repairs() []string { return s.repairs }
 
 // Path returns the state file's path.
 func (s *Store) Path() string { return s.path }
 
-// Close releases the lock.
-func (s *Store) Close() error { return s.lock.Close() }
+// Close closes the journal and releases the lock.
+func (s *Store) Close() error {
+	s.j.close()
+	return s.lock.Close()
+}
 
 // Get returns the record of p.
 func (s *Store) Get(p netip.Prefix) (Block, bool) {
@@ -187,10 +152,16 @@ func (s *Store) Get(p netip.Prefix) (Block, bool) {
 }
 
 // Put stores b under its prefix, replacing any record of it.
-func (s *Store) Put(b Block) { s.blocks[b.Prefix] = b }
+func (s *Store) Put(b Block) {
+	s.blocks[b.Prefix] = b
+	s.dirty[b.Prefix] = struct{}{}
+}
 
 // Delete forgets p.
-func (s *Store) Delete(p netip.Prefix) { delete(s.blocks, p) }
+func (s *Store) Delete(p netip.Prefix) {
+	delete(s.blocks, p)
+	s.dirty[p] = struct{}{}
+}
 
 // Len returns the number of records, lifted ones included.
 func (s *Store) Len() int { return len(s.blocks) }
@@ -216,7 +187,7 @@ func (s *Store) Each(fn func(Block)) {
 func (s *Store) Paused() bool { return s.paused }
 
 // SetPaused sets the pause switch; Save persists it.
-func (s *Store) SetPaused(p bool) { s.paused = p }
+func (s *Store) SetPaused(p bool) { s.paused, s.header = p, true }
 
 // Backend returns the backend and mode the stored blocks were applied with
 // ("" for a new state file, and for one written before they were recorded,
@@ -224,42 +195,6 @@ func (s *Store) SetPaused(p bool) { s.paused = p }
 func (s *Store) Backend() (backend, mode string) { return s.backend, s.mode }
 
 // SetBackend records the backend and mode; Save persists them.
-func (s *Store) SetBackend(backend, mode string) { s.backend, s.mode = backend, mode }
-
-// Save writes the state crash-safely: temporary file, fsync, rename, fsync
-// of the directory.
-func (s *Store) Save() error {
-	data, err := json.Marshal(file{Version: fileVersion, Paused: s.paused, Backend: s.backend, Mode: s.mode, Blocks: s.Blocks()})
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
-	}
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(s.path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save state: fsync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("save state: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("save state: open directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("save state: fsync directory: %w", err)
-	}
-	return nil
+func (s *Store) SetBackend(backend, mode string) {
+	s.backend, s.mode, s.header = backend, mode, true
 }
