@@ -199,7 +199,7 @@ elif [ -n "$(smtp_probe)" ]; then say "${Y}SMTP probe never seen failing${N}"
 else say "${Y}no probe metrics (the exporter's probes are not in this build)${N}"; fi
 if [ -n "$RESPONDER" ]; then
   if [ -n "$blocked_at" ]; then
-    say "${G}both /27s blocked by +${blocked_at}s${N}; the flood went on until the end, dropped by firewalld"
+    say "${G}both /27s blocked by +${blocked_at}s${N}; the flood went on until the end, dropped by ${DEMO_BACKEND:-firewalld}"
     say "  (the sockets it had queued before the block expire within ~7 s: tcp_synack_retries=${LOOP_SYNACK_RETRIES:-2})"
   else say "${R}not both /27s blocked within ${DEMO_TIMEOUT}s${N}"; ok=""; fi
   if [ -n "$smtp_back_at" ]; then say "${G}SMTP probe answering again from +${smtp_back_at}s${N}"
