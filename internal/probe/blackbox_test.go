@@ -137,6 +137,12 @@ func TestBlackboxCompatible(t *testing.T) {
 		}
 	})
 	refused := refusedAddr(t)
+	smtpOK := serve(t, (&lineServer{banner: "220 mx.example ESMTP\r\n", replies: map[string]string{"EHLO": "250-mx.example\r\n250 8BITMIME\r\n", "QUIT": "221 bye\r\n"}}).handle)
+	// A refusing server that hangs up after its banner. (One that keeps the
+	// line open differs on purpose: synguard fails at the first wrong line,
+	// blackbox waits for a match until its timeout and then reports
+	// probe_failed_due_to_regex 0.)
+	smtpWrong := serve(t, func(c net.Conn) { _, _ = io.WriteString(c, "554 go away\r\n") })
 
 	dir := t.TempDir()
 	bbConf := filepath.Join(dir, "blackbox.yml")
@@ -146,6 +152,7 @@ func TestBlackboxCompatible(t *testing.T) {
   http_body: {prober: http, timeout: 5s, http: {preferred_ip_protocol: ip4, fail_if_body_not_matches_regexp: ["no such words"]}}
   tcp_connect: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4}}
   tcp_tls: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4, tls: true, tls_config: {ca_file: %[1]s}}}
+  smtp: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4, query_response: [{expect: "^220 "}, {send: "EHLO localhost"}, {expect: "^250 "}, {send: "QUIT"}]}}
 `, cert.caFile)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +167,7 @@ func TestBlackboxCompatible(t *testing.T) {
     http_body: {prober: http, timeout: 5s, http: {body_regexp: "no such words"}}
     tcp_connect: {prober: tcp, timeout: 5s}
     tcp_tls: {prober: tcp, timeout: 5s, tls: true, tls_config: {ca_file: %[1]s}}
+    smtp: {prober: smtp, timeout: 5s}
 `, cert.caFile))); err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +187,10 @@ func TestBlackboxCompatible(t *testing.T) {
 		{"tcp_connect", tcpAddr, "tcp", true},
 		{"tcp_connect", refused, "tcp", false},
 		{"tcp_tls", tlsAddr, "tcp", true},
+		// synguard's smtp prober against blackbox's tcp prober with the
+		// query_response an SMTP module has: same verdict, same regex flag.
+		{"smtp", smtpOK, "tcp", true},
+		{"smtp", smtpWrong, "tcp", false},
 	} {
 		t.Run(c.module+" "+c.target, func(t *testing.T) {
 			want := scrapeProbe(t, bb, c.module, c.target)
