@@ -255,3 +255,40 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartAndLoss: a second backend (the responder restarted) finds the
+// blocks where the first left them and rebuilds nothing; after the table
+// is deleted under it, Add fails as a call (the caller then syncs), and
+// Sync restores every block.
+func TestRestartAndLoss(t *testing.T) {
+	ns := newNetns(t)
+	first := prepared(t, ns)
+	if _, err := first.Add(ctxT(t), []firewall.Entry{{Prefix: p4, Expiry: time.Now().Add(time.Hour)}, {Prefix: wide}}); err != nil {
+		t.Fatal(err)
+	}
+	before := run(t, "ip", "netns", "exec", ns, "nft", "-a", "list", "chain", "inet", "synguard", "prerouting")
+	second := newBackend(t, ns)
+	if err := second.Prepare(ctxT(t), []netip.Prefix{p4, wide}); err != nil {
+		t.Fatal(err)
+	}
+	if after := run(t, "ip", "netns", "exec", ns, "nft", "-a", "list", "chain", "inet", "synguard", "prerouting"); after != before {
+		t.Errorf("Prepare of an intact table rebuilt it:\n%s\n->\n%s", before, after)
+	}
+	sr, err := second.Sync(ctxT(t), []firewall.Entry{{Prefix: p4, Expiry: time.Now().Add(time.Hour)}, {Prefix: wide}}, []netip.Prefix{p4, wide})
+	if err != nil || sr.Added+sr.Removed != 0 {
+		t.Errorf("Sync after a restart = %+v, %v; want nothing to repair", sr, err)
+	}
+	if _, err := nftIn(ns, "delete table inet synguard\n"); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := second.Add(ctxT(t), []firewall.Entry{{Prefix: netip.MustParsePrefix("192.0.2.0/24")}}); err == nil {
+		t.Errorf("Add with the table gone = %v, nil; want the call's error", rs)
+	}
+	sr, err = second.Sync(ctxT(t), []firewall.Entry{{Prefix: p4}, {Prefix: wide}, {Prefix: netip.MustParsePrefix("192.0.2.0/24")}}, []netip.Prefix{p4, wide})
+	if err != nil || sr.Added != 2 {
+		t.Errorf("Sync after the loss = %+v, %v; want the cover (%v, 192.0.2.0/24) back", sr, err, wide)
+	}
+	if ps, _ := second.List(ctxT(t)); len(ps) != 2 {
+		t.Errorf("List after the restore = %v", ps)
+	}
+}
