@@ -101,8 +101,8 @@ func (b *Backend) conn(ctx context.Context) (*nft.Conn, error) {
 
 // Prepare implements firewall.Backend: it makes the table when it is not
 // there as it should be, and otherwise keeps what its sets hold (blocks
-// survive a responder restart). held is not needed: nothing in the table is
-// anyone else's.
+// survive a responder restart). held is not needed: everything in the
+// table is synguard's, and nothing outside it is ever anyone's to own.
 func (b *Backend) Prepare(ctx context.Context, held []netip.Prefix) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -126,11 +126,15 @@ func (b *Backend) Prepare(ctx context.Context, held []netip.Prefix) error {
 	} else if b.inSet, err = b.read(c); err != nil {
 		return err
 	}
-	for _, p := range held {
-		if cp, err := firewall.Check(p); err == nil {
-			if _, ok := b.owned[cp]; !ok {
-				b.owned[cp] = time.Time{}
+	// Everything in the sets is synguard's, held or not: an Add before the
+	// first Sync must neither drop it nor shorten its kernel timeout, so
+	// each is owned with the expiry its timeout implies.
+	for q, dl := range b.inSet {
+		if _, ok := b.owned[q]; !ok {
+			if !dl.IsZero() {
+				dl = dl.Add(-b.cfg.TimeoutGrace.Std())
 			}
+			b.owned[q] = dl
 		}
 	}
 	b.prepared = true

@@ -33,7 +33,7 @@ func prepared(t *testing.T, ns string) *nftables.Backend {
 	return b
 }
 
-// kernelTimeouts reads `nft -j list set inet synguard block4`: each
+// kernelTimeouts reads `nft -j list set inet synguard block4`: each timed
 // element's configured timeout and what is left of it, in seconds.
 func kernelTimeouts(t *testing.T, ns string) map[string][2]float64 {
 	t.Helper()
@@ -65,6 +65,9 @@ func kernelTimeouts(t *testing.T, ns string) map[string][2]float64 {
 			continue
 		}
 		for _, e := range o.Set.Elem {
+			if e.Elem.Val.Prefix.Addr == "" {
+				continue // no timeout: nft writes the bare prefix, not an elem object
+			}
 			p := netip.PrefixFrom(netip.MustParseAddr(e.Elem.Val.Prefix.Addr), e.Elem.Val.Prefix.Len)
 			got[p.String()] = [2]float64{e.Elem.Timeout, e.Elem.Expires}
 		}
@@ -290,5 +293,26 @@ func TestRestartAndLoss(t *testing.T) {
 	}
 	if ps, _ := second.List(ctxT(t)); len(ps) != 2 {
 		t.Errorf("List after the restore = %v", ps)
+	}
+}
+
+// TestAddAfterRestart: the first Add of a restarted responder, before any
+// Sync, keeps the blocks it finds in the sets and their kernel timeouts.
+func TestAddAfterRestart(t *testing.T) {
+	ns := newNetns(t)
+	first := prepared(t, ns)
+	if _, err := first.Add(ctxT(t), []firewall.Entry{{Prefix: p4, Expiry: time.Now().Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	second := prepared(t, ns) // held unknown: a lost state file
+	other := netip.MustParsePrefix("192.0.2.0/24")
+	if _, err := second.Add(ctxT(t), []firewall.Entry{{Prefix: other}}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := second.List(ctxT(t)); !contains(ps, p4) || !contains(ps, other) {
+		t.Errorf("List after the restarted Add = %v, want %v kept beside %v", ps, p4, other)
+	}
+	if got := kernelTimeouts(t, ns)[p4.String()]; got[0] == 0 {
+		t.Errorf("%v lost its kernel timeout: %v", p4, got)
 	}
 }
