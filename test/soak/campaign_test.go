@@ -90,6 +90,12 @@ firewall:
 
 // run is the campaign on one setup until end.
 func (c *campaign) run(bin string, end time.Time) {
+	c.setUp(bin)
+	c.loop(end)
+}
+
+// setUp starts the lab, mounts the state tmpfs and starts the responder.
+func (c *campaign) setUp(bin string) {
 	t := c.t
 	c.l = lab.Start(t, "sgs", "../lab/firewalld.sh")
 	c.fw = &firewall{l: c.l, setup: c.s}
@@ -132,6 +138,9 @@ func (c *campaign) run(bin string, end time.Time) {
 		t.Fatalf("%v\n%s", err, c.r.tail(40))
 	}
 	c.log.Add("setup %s: lab %s, responder pid %d on %s", c.s.name, c.l.NS, c.r.pid(), c.r.addr)
+}
+
+func (c *campaign) loop(end time.Time) {
 	for c.counts.Ops < maxOps && time.Now().Before(end) {
 		ok := c.settleAndCheck()
 		if !ok && len(c.violations) > 20 {

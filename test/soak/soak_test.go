@@ -125,3 +125,52 @@ func TestCover(t *testing.T) {
 		}
 	}
 }
+
+// TestInvariantSeesDivergence: the campaign's check is able to fail. With
+// the responder settled on a block, the test changes the firewall behind
+// its back the ways a bug would (an active block's entry gone, an entry no
+// block owns, the operator's source removed) and the check must name each.
+func TestInvariantSeesDivergence(t *testing.T) {
+	lab.NeedRoot(t)
+	lab.Need(t, "mounts a small tmpfs for the state", "mount", "umount")
+	bin := daemontest.Build(t, "../../cmd/responder", "synguard-responder")
+	for i, s := range setups[:2] {
+		t.Run(s.name, func(t *testing.T) {
+			c := &campaign{t: t, s: s, rng: rand.New(rand.NewPCG(1, uint64(i))), log: NewLog()}
+			c.pool = NewPool(c.rng)
+			c.setUp(bin)
+			block := lab.Block4
+			code, body, err := c.r.authed("POST", "/api/v1/blocks", []byte(`{"prefix":"`+block.String()+`","duration":"1h","reason":"self-test"}`))
+			if err != nil || code != 201 {
+				t.Fatalf("block %v: %d %v %s", block, code, err, body)
+			}
+			c.asked = append(c.asked, block)
+			op := netip.MustParsePrefix("203.0.113.64/27")
+			if err := operatorAdd(c.l, op); err != nil {
+				t.Fatal(err)
+			}
+			c.operator = append(c.operator, op)
+			if !c.settleAndCheck() {
+				t.Fatalf("the check fails on a quiet responder: %v\n%s", c.violations, c.log)
+			}
+			expect := func(what, want string, args ...string) {
+				t.Helper()
+				c.l.Fw("fw_cmd", args...)
+				got := c.checkOnce()
+				if !strings.Contains(got, want) {
+					t.Errorf("%s: the check says %q, want it to say %q", what, got, want)
+				}
+			}
+			if s.mode == "ipset" {
+				expect("an active block's entry removed behind the responder", "the backend drops", "--ipset=synguard4", "--remove-entry="+block.String())
+				c.l.Fw("fw_cmd", "--ipset=synguard4", "--add-entry="+block.String())
+				expect("an entry no block owns", "ipset entry 203.0.113.0/27 is no active block", "--ipset=synguard4", "--add-entry=203.0.113.0/27")
+			} else {
+				expect("an active block's source removed behind the responder", "missing ["+block.String()+"]", "--zone=drop", "--remove-source="+block.String())
+				c.l.Fw("fw_cmd", "--zone=drop", "--add-source="+block.String())
+				expect("a source no block owns", "extra [203.0.113.0/27]", "--zone=drop", "--add-source=203.0.113.0/27")
+			}
+			expect("the operator's source removed", "the operator's own drop source 203.0.113.64/27 is gone", "--zone=drop", "--remove-source="+op.String())
+		})
+	}
+}
