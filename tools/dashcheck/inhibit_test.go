@@ -159,7 +159,10 @@ func postAlerts(t *testing.T, url string, alerts ...map[string]string) {
 	t.Helper()
 	var body []map[string]any
 	for _, l := range alerts {
-		body = append(body, map[string]any{"labels": l, "startsAt": time.Now().Add(-time.Minute).Format(time.RFC3339)})
+		// Starting now: Alertmanager flushes a new group at once, without
+		// group_wait, for an alert that started longer ago than group_wait,
+		// which would race the inhibitor learning of the source alerts.
+		body = append(body, map[string]any{"labels": l, "startsAt": time.Now().Format(time.RFC3339Nano)})
 	}
 	b, _ := json.Marshal(body)
 	resp, err := http.Post(url+"/api/v2/alerts", "application/json", bytes.NewReader(b))
