@@ -3,6 +3,7 @@ package blocks
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/synguard/synguard/internal/blockstore"
@@ -77,6 +78,12 @@ func (c *change) block(b blockstore.Block) {
 // lift puts b, just lifted, and queues its removal where the responder
 // owns the entry.
 func (c *change) lift(b blockstore.Block) {
+	if old, seen := c.before[b.Prefix]; seen && (old == nil || !old.Owned()) {
+		// Made and lifted in this one change (a block a widening covers at
+		// once): never handed to the firewall, so nothing to remove.
+		b.Installed = false
+		c.add = slices.DeleteFunc(c.add, func(e firewall.Entry) bool { return e.Prefix == b.Prefix })
+	}
 	c.put(b)
 	if b.Owned() {
 		c.rm = append(c.rm, b.Prefix)

@@ -72,11 +72,20 @@ func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Resul
 	now := l.now()
 	v := &view{l: l, now: now}
 	c := l.newChange()
+	made := 0 // blocks put in c, for the failure count
 	for _, a := range alerts {
 		d := l.pol.Admit(a, v)
 		old, _ := l.store.Get(d.Prefix)
 		switch d.Verdict {
 		case policy.Refuse:
+			// A cap full of blocks inside one range: the range in their
+			// place frees the cap and covers this alert's prefix too.
+			if d.Reason == policy.ReasonCapReached && a.Firing && l.widenLocked(c, v, d.Prefix, a.Name()) {
+				l.unwaitLocked(d.Prefix)
+				res.Blocked++
+				made++
+				continue
+			}
 			res.Refused[d.Reason]++
 			l.refuseLocked(d.Reason, d.Prefix, clip(a.Name()))
 			l.waitLocked(a, d, now)
@@ -110,11 +119,13 @@ func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Resul
 			}
 			c.block(nb)
 			v.pending++
+			made++
 			c.then(func() { l.record(ActionBlock, ResultOK, nb) })
+			l.widenLocked(c, v, nb.Prefix, a.Name())
 		}
 	}
 	if err := c.commit(); err != nil {
-		l.m.actions.WithLabelValues(ActionBlock, ResultFailed).Add(float64(len(c.done)))
+		l.m.actions.WithLabelValues(ActionBlock, ResultFailed).Add(float64(made))
 		return Result{}, err
 	}
 	if len(res.Refused) == 0 {

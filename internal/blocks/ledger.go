@@ -101,6 +101,7 @@ func New(opts Options) (*Ledger, error) {
 	l.mu.Lock()
 	l.recountLocked()
 	l.m.paused.Set(b2f(l.store.Paused()))
+	l.widenSweepLocked()
 	l.mu.Unlock()
 	return l, nil
 }
@@ -164,6 +165,9 @@ func (l *Ledger) SetPolicy(p policy.Config) error {
 	l.m.max.Set(float64(p.MaxActive))
 	l.RefreshOwn()
 	l.liftAllowlisted()
+	l.mu.Lock()
+	l.widenSweepLocked()
+	l.mu.Unlock()
 	return nil
 }
 
@@ -269,10 +273,26 @@ func (v *view) Current(p netip.Prefix) (policy.Current, bool) {
 	if !ok {
 		return policy.Current{}, false
 	}
+	return current(b), true
+}
+
+// Within scans the store: it is asked only for a new alert block (rate
+// limited) or one the cap refused, ~100 µs at 10,000 records.
+func (v *view) Within(w netip.Prefix) []policy.Current {
+	var out []policy.Current
+	v.l.store.Each(func(b blockstore.Block) {
+		if b.Active && b.Prefix.Bits() > w.Bits() && w.Contains(b.Prefix.Addr()) {
+			out = append(out, current(b))
+		}
+	})
+	return out
+}
+
+func current(b blockstore.Block) policy.Current {
 	return policy.Current{
-		Active: b.Active, FromAlert: b.Source == blockstore.SourceAlert, Since: b.Since, Expiry: b.Expiry,
-		Offences: b.Offences, LastLifted: b.LastLifted,
-	}, true
+		Active: b.Active, FromAlert: b.Source == blockstore.SourceAlert || b.Source == blockstore.SourceWiden, Since: b.Since, Expiry: b.Expiry,
+		Offences: b.Offences, LastLifted: b.LastLifted, Prefix: b.Prefix, Widened: b.Source == blockstore.SourceWiden,
+	}
 }
 
 var _ policy.View = (*view)(nil)

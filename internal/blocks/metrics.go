@@ -20,6 +20,10 @@ const (
 	// ActionAllowlist lifts a block the allowlist (or an own address)
 	// came to overlap.
 	ActionAllowlist = "allowlist"
+	// ActionWiden blocks a wider prefix in place of the alert blocks
+	// inside it (policy.widen); ActionWidened lifts each of those.
+	ActionWiden   = "widen"
+	ActionWidened = "widened"
 
 	ResultOK        = "ok"        // decided and saved; the firewall follows
 	ResultDuplicate = "duplicate" // already so: nothing changed
@@ -46,7 +50,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"family"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "synguard_responder_actions_total",
-			Help: "Block actions decided, by action (block, unblock, expire, resolve) and result (ok, duplicate, dry_run, ignored, failed).",
+			Help: "Block actions decided, by action (block, unblock, expire, resolve, allowlist, widen, widened) and result (ok, duplicate, dry_run, ignored, failed).",
 		}, []string{"action", "result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "synguard_responder_refused_total",
@@ -78,6 +82,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		ActionUnblock:   {ResultOK, ResultDryRun, ResultFailed},
 		ActionExpire:    {ResultOK},
 		ActionAllowlist: {ResultOK},
+		ActionWiden:     {ResultOK, ResultDryRun},
+		ActionWidened:   {ResultOK},
 		ActionResolve:   {ResultOK, ResultIgnored, ResultDryRun},
 	} {
 		for _, r := range rs {

@@ -120,6 +120,11 @@ func (l *Ledger) ApplyWaiting(now time.Time) {
 			continue
 		}
 		d := l.pol.Admit(w.alert, v)
+		if d.Verdict == policy.Refuse && d.Reason == policy.ReasonCapReached && l.widenLocked(c, v, p, w.alert.Name()) {
+			delete(l.waiting, p)
+			applied = append(applied, p)
+			continue
+		}
 		if d.Verdict == policy.Refuse && (d.Reason == policy.ReasonRateLimited || d.Reason == policy.ReasonCapReached) {
 			break
 		}
@@ -135,6 +140,7 @@ func (l *Ledger) ApplyWaiting(now time.Time) {
 		applied = append(applied, p)
 		since := w.since
 		c.then(func() { l.record(ActionBlock, ResultOK, nb, "waited", now.Sub(since).Round(time.Millisecond).String()) })
+		l.widenLocked(c, v, nb.Prefix, w.alert.Name())
 	}
 	if err := c.commit(); err != nil {
 		// Put them back: the next round tries again.

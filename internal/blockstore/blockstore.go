@@ -18,6 +18,9 @@ import (
 const (
 	SourceAlert  = "alert"
 	SourceManual = "manual"
+	// SourceWiden is a wider prefix blocked in place of the alert blocks
+	// inside it (policy.Widen).
+	SourceWiden = "widen"
 )
 
 // Lift reasons.
@@ -29,12 +32,14 @@ const (
 	// LiftAllowlisted: the allowlist (or the host's own addresses) came to
 	// overlap the block.
 	LiftAllowlisted = "allowlisted"
+	// LiftWidened: a wider block made by widening replaced it.
+	LiftWidened = "widened"
 )
 
 // Block is one prefix the responder blocks or blocked.
 type Block struct {
 	Prefix netip.Prefix `json:"prefix"`
-	// Source is SourceAlert or SourceManual.
+	// Source is SourceAlert, SourceManual or SourceWiden.
 	Source string `json:"source"`
 	// Reason is the alert's summary or the operator's words.
 	Reason string `json:"reason,omitempty"`

@@ -20,6 +20,10 @@ type Current struct {
 	// Offences and LastLifted are the prefix's remembered history.
 	Offences   int
 	LastLifted time.Time
+	// Prefix is the record's prefix (as View.Within lists them).
+	Prefix netip.Prefix
+	// Widened: the block (active or last) was made by widening (Widen).
+	Widened bool
 }
 
 // View is the read-only world Admit decides in: the current blocks, the
@@ -40,6 +44,9 @@ type View interface {
 	Own() *prefix.Set
 	// Origin tells who p belongs to; the zero Info when unknown.
 	Origin(p netip.Prefix) origin.Info
+	// Within returns the active blocks strictly inside w, in no order, for
+	// Widen.
+	Within(w netip.Prefix) []Current
 	// Allow takes a token of the new-block rate limit and reports whether
 	// there was one. It is asked last, only for a block that passes every
 	// other rule, so that refusals never spend tokens.
@@ -63,19 +70,23 @@ const (
 	// Shorten: a resolved alert moves its block's expiry to
 	// Decision.Expiry (lift_on_resolve); the expiry lifts it when due.
 	Shorten
-	// Ignore: a resolved alert that changes nothing.
+	// Ignore: a resolved alert that changes nothing; from Widen, no
+	// widening (Decision.Reason says why).
 	Ignore
+	// Widen: block Decision.Prefix, the wider prefix, until
+	// Decision.Expiry, and lift Decision.Covered, the alert blocks inside it.
+	Widen
 )
 
 // String names the verdict for tests and logs.
 func (v Verdict) String() string {
-	return [...]string{"invalid", "refuse", "block", "extend", "duplicate", "shorten", "ignore"}[max(0, min(int(v), 6))]
+	return [...]string{"invalid", "refuse", "block", "extend", "duplicate", "shorten", "ignore", "widen"}[max(0, min(int(v), 7))]
 }
 
 // Decision is the outcome of Admit or AdmitRequest.
 type Decision struct {
 	Verdict Verdict
-	// Reason is set for Refuse.
+	// Reason is set for Refuse, and for Widen's Ignore.
 	Reason Reason
 	// Prefix is the canonical prefix decided on (invalid when the alert
 	// named none that parses).
@@ -88,6 +99,8 @@ type Decision struct {
 	Origin origin.Info
 	// DryRun: the policy decides but nothing may change.
 	DryRun bool
+	// Covered lists the active alert blocks a Widen lifts, sorted.
+	Covered []netip.Prefix
 }
 
 func refuse(r Reason, p netip.Prefix) Decision {
@@ -97,8 +110,9 @@ func refuse(r Reason, p netip.Prefix) Decision {
 // Admit decides what to do with one alert, in the one order every rule
 // applies: pause, matchers and host, the prefix label, minimum length and
 // allowlist, origin (firing alerts only), then for a resolved alert
-// whether it shortens its block, and for a firing one duplicate, cap and,
-// last, the rate limit.
+// whether it shortens its block, and for a firing one duplicate (blocked
+// already, or inside an active widened block), cap and, last, the rate
+// limit.
 func (c *Config) Admit(a Alert, v View) Decision {
 	if v.Paused() {
 		return refuse(ReasonPaused, netip.Prefix{})
@@ -131,7 +145,7 @@ func (c *Config) Admit(a Alert, v View) Decision {
 		}
 		return Decision{Verdict: Shorten, Prefix: p, Expiry: exp, DryRun: c.DryRun}
 	}
-	if exists && cur.Active {
+	if exists && cur.Active || c.coveredByWidened(p, v) {
 		return Decision{Verdict: Duplicate, Prefix: p}
 	}
 	if v.ActiveCount() >= c.MaxActive {

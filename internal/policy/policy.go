@@ -65,6 +65,9 @@ type Config struct {
 	// runbook's "is it foreign, does it have business here"). It applies to
 	// alerts only: an operator's request is the operator's own judgement.
 	Origin origin.Filter
+	// Widening blocks a wider prefix in place of many alert blocks inside
+	// it (Widen); off unless MinBlocks is set.
+	Widening Widening
 }
 
 // Default returns the defaults a mail-server operator would want: the
@@ -85,6 +88,7 @@ func Default() Config {
 		MaxDuration:   7 * 24 * time.Hour,
 		OffenceMemory: 30 * 24 * time.Hour,
 		MinHold:       time.Hour,
+		Widening:      DefaultWidening,
 	}
 }
 
@@ -116,7 +120,7 @@ func (c *Config) Validate() error {
 	if c.OffenceMemory < 0 || c.MinHold < 0 {
 		return fmt.Errorf("offence memory and minimum hold must not be negative")
 	}
-	return nil
+	return c.Widening.validate(c.MinLength)
 }
 
 // Alert is what policy needs of an Alertmanager alert.
