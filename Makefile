@@ -52,3 +52,11 @@ demo: deps build
 
 clean:
 	rm -rf $(BIN)
+
+# The randomized fault campaign of issue 12 (root): every backend setup
+# against a real firewalld in a namespace for SOAK_DURATION in all. Never in
+# CI, which runs its 2-minute version in gotest. SOAK_SEED=N replays a run.
+SOAK_DURATION ?= 20m
+.PHONY: soak
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -v -timeout 45m -run 'TestSoak$$' ./test/soak

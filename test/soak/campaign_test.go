@@ -28,7 +28,11 @@ type setup struct{ name, backend, mode string }
 // a periodic Sync cannot hide a divergence.
 const (
 	settleWithin = 150 * time.Second
-	checkWindow  = 4 * time.Second
+	checkWindow  = 6 * time.Second
+	// probeTimeout is how long a connection from the attacker namespace
+	// may take before it counts as dropped: the veth answers in well under
+	// a millisecond.
+	probeTimeout = 400 * time.Millisecond
 	startWithin  = 60 * time.Second
 	maxOps       = 100000
 )
@@ -265,13 +269,10 @@ func notification(status string, ps []netip.Prefix) []byte {
 	return b
 }
 
-func (c *campaign) webhook(what string, body []byte, contentType string, header ...string) int {
+func (c *campaign) webhook(what string, body []byte, contentType string, header ...string) (int, error) {
 	code, resp, err := c.r.do(http.MethodPost, "/webhook", contentType, body, header...)
-	if len(resp) > 160 {
-		resp = resp[:160] + "..."
-	}
-	c.log.Add("%s (%d bytes): %d %v %s", what, len(body), code, err, strings.TrimSpace(resp))
-	return code
+	c.log.Add("%s (%d bytes): %d %v %s", what, len(body), code, err, oneLine(resp))
+	return code, err
 }
 
 const webhookToken = "soak-webhook.token"
@@ -328,8 +329,12 @@ func (c *campaign) opHostile() {
 		what, ct, body, want = "wrong token", "application/json", good, http.StatusUnauthorized
 		header = []string{"Authorization", "Bearer nope"}
 	}
-	if code := c.webhook(fmt.Sprintf("webhook hostile %s %v", what, ps), body, ct, header...); code != want {
-		c.violate("hostile webhook (%s) answered %d, want %d", what, code, want)
+	code, err := c.webhook(fmt.Sprintf("webhook hostile %s %v", what, ps), body, ct, header...)
+	// The server may close the connection on an oversized body before
+	// the client has written it all: refused as well.
+	refusedEarly := what == "oversized" && err != nil && (strings.Contains(err.Error(), "reset") || strings.Contains(err.Error(), "broken pipe"))
+	if code != want && !refusedEarly {
+		c.violate("hostile webhook (%s) answered %d (%v), want %d", what, code, err, want)
 	}
 }
 
@@ -417,6 +422,7 @@ func (c *campaign) opResponderCrash() {
 		// A responder that cannot write its state may refuse to start; it
 		// must start once there is room again.
 		c.log.Add("start with a full state directory failed: %s", oneLine(c.r.tail(3)))
+		c.counts.Note("responder_start_refused_state_full")
 		c.opFree()
 		err = c.r.start(startWithin)
 		c.log.Add("responder start after freeing the state directory: %v", err)
@@ -473,7 +479,18 @@ func (c *campaign) opForge() {
 		return
 	}
 	events := []string{"firewall reloaded;", "firewall restarted;", "firewall stopped;"}
+	// Events of the faults before (firewalld's Reloaded after a reload
+	// the responder asked for) may still arrive: wait until none has for
+	// a second.
 	before := c.r.countLog(events...)
+	for range 10 {
+		time.Sleep(time.Second)
+		n := c.r.countLog(events...)
+		if n == before {
+			break
+		}
+		before = n
+	}
 	if c.forgedAsNobody == nil {
 		err := c.fw.forgeAsNobody(name, "", ":1.4242")
 		ok := err == nil

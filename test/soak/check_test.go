@@ -78,7 +78,30 @@ func (c *campaign) checkOnce() string {
 	if why := c.compare(after, h); why != "" {
 		return why
 	}
-	return c.traffic(after)
+	why := c.traffic(after)
+	if why == "" {
+		return ""
+	}
+	// Connections take a moment: an expiry meanwhile that changes what
+	// the probes should see voids them.
+	again, err := c.r.state()
+	if err != nil {
+		return fmt.Sprintf("state: %v", err)
+	}
+	if probeCover(again.active) != probeCover(after.active) {
+		return "the state changed while probing: " + why
+	}
+	return why
+}
+
+// probeCover says which probe addresses prefixes cover.
+func probeCover(ps []netip.Prefix) string {
+	c := CoverOf(ps...)
+	var b strings.Builder
+	for _, a := range probes {
+		fmt.Fprint(&b, c.Contains(a))
+	}
+	return b.String()
 }
 
 // compare is the invariant on what the firewall holds.
@@ -159,7 +182,7 @@ func (c *campaign) traffic(st state) string {
 	dropped := CoverOf(append(slices.Clone(st.active), c.operator...)...)
 	var problems []string
 	for _, a := range probes {
-		conn, err := c.l.Dial(a, 700*time.Millisecond)
+		conn, err := c.l.Dial(a, probeTimeout)
 		if conn != nil {
 			conn.Close()
 		}

@@ -190,6 +190,15 @@ func (c *Counts) Add(kind string, fault bool) {
 	c.Kinds[kind]++
 }
 
+// Note counts something seen that is neither an operation nor a
+// violation (a start refused while the state directory was full).
+func (c *Counts) Note(kind string) {
+	if c.Kinds == nil {
+		c.Kinds = map[string]int{}
+	}
+	c.Kinds["note:"+kind]++
+}
+
 // String is one line: the totals, then the kinds by name.
 func (c Counts) String() string {
 	var ks []string
