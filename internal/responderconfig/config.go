@@ -79,6 +79,15 @@ type Policy struct {
 	MinHold           configfile.Duration `yaml:"min_hold"`
 	// Origin never blocks, or only blocks, listed countries and ASes.
 	Origin origin.Filter `yaml:"origin"`
+	// Widen blocks a range in place of many alert blocks inside it.
+	Widen Widen `yaml:"widen"`
+}
+
+// Widen is policy.widen: when MinBlocks active alert blocks lie inside one
+// prefix of the given lengths, that prefix is blocked instead (0: off).
+type Widen struct {
+	MinBlocks      int `yaml:"min_blocks"`
+	prefix.Lengths `yaml:",inline"`
 }
 
 // RateLimit bounds new blocks from alerts.
@@ -158,6 +167,7 @@ func Default() *Config {
 			BlockDuration:     BlockDuration{Base: configfile.Duration(p.BaseDuration), Factor: p.Factor, Max: configfile.Duration(p.MaxDuration)},
 			OffenceMemory:     configfile.Duration(p.OffenceMemory),
 			MinHold:           configfile.Duration(p.MinHold),
+			Widen:             Widen{MinBlocks: p.Widening.MinBlocks, Lengths: p.Widening.Length},
 		},
 		Firewall: Firewall{
 			Backend: BackendFirewalld, ReconcileInterval: configfile.Duration(time.Minute),
@@ -308,5 +318,6 @@ func (c *Config) PolicyConfig() policy.Config {
 		MinHold:       p.MinHold.Std(),
 		DryRun:        c.DryRun,
 		Origin:        p.Origin,
+		Widening:      policy.Widening{MinBlocks: p.Widen.MinBlocks, Length: p.Widen.Lengths},
 	}
 }

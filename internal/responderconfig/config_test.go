@@ -55,6 +55,9 @@ func TestBad(t *testing.T) {
 		{"empty token", "webhook:\n  bearer_token_file: " + empty + "\n", "is empty"},
 		{"missing token", "api:\n  bearer_token_file: /nonexistent/token\n", ":2: read bearer token"},
 		{"zero rate", "policy:\n  rate_limit:\n    blocks_per_minute: 0\n", ":1: policy: rate limit must be positive"},
+		{"widen one", "policy:\n  widen:\n    min_blocks: 1\n", ":1: policy: widen: min_blocks must be 0 (off) or at least 2"},
+		{"widen too broad", "policy:\n  widen:\n    min_blocks: 8\n    ipv4: 16\n", ":1: policy: widen: ipv4 /16 and ipv6 /48 must be no broader than the minimum prefix length"},
+		{"widen unknown key", "policy:\n  widen:\n    k: 8\n", ":3: field k not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,5 +124,22 @@ func TestNftablesSection(t *testing.T) {
 	}
 	if d := Default().Firewall.Nftables; d != nftables.DefaultConfig() {
 		t.Errorf("default nftables section %+v", d)
+	}
+}
+
+// TestWiden: policy.widen reaches the policy; off by default.
+func TestWiden(t *testing.T) {
+	d := Default().PolicyConfig()
+	if d.Widening.MinBlocks != 0 || d.Widening.Length.IPv4 != 24 || d.Widening.Length.IPv6 != 48 {
+		t.Fatalf("default widening %+v, want off with /24 and /48", d.Widening)
+	}
+	path := filepath.Join(t.TempDir(), "responder.yml")
+	os.WriteFile(path, []byte("policy:\n  widen:\n    min_blocks: 8\n    ipv4: 26\n    ipv6: 56\n"), 0o600)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.PolicyConfig().Widening; w.MinBlocks != 8 || w.Length.IPv4 != 26 || w.Length.IPv6 != 56 {
+		t.Fatalf("widening %+v", w)
 	}
 }
