@@ -11,13 +11,15 @@ STATICCHECK ?= $(shell command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/
 # package at a time costs about four minutes more.
 GOTEST_FLAGS ?= -count=1 -p 1 -timeout 30m
 
+include packaging/package.mk
+
 .PHONY: all build test vet staticcheck gotest checks bench demo clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/synguard-exporter ./cmd/exporter
-	$(GO) build -o $(BIN)/synguard-responder ./cmd/responder
+	$(GOBUILD) -o $(BIN)/synguard-exporter ./cmd/exporter
+	$(GOBUILD) -o $(BIN)/synguard-responder ./cmd/responder
 
 vet:
 	$(GO) vet ./...
