@@ -19,3 +19,18 @@ GO_LDFLAGS       := -s -w \
 # Static (no glibc dependency: Debian 11 and RHEL 8 have glibc 2.31 and
 # 2.28) and reproducible paths.
 GOBUILD          := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)'
+
+DIST       ?= $(BIN)/dist
+PKG_ARCHES ?= amd64 arm64
+
+.PHONY: package notices
+
+# Static binaries, a tarball and the .deb and .rpm of both packages for
+# each of PKG_ARCHES, in $(DIST).
+package:
+	GO='$(GO)' DIST='$(DIST)' PKG_ARCHES='$(PKG_ARCHES)' SYNGUARD_VERSION='$(SYNGUARD_VERSION)' \
+	  GO_LDFLAGS='$(GO_LDFLAGS)' packaging/package.sh
+
+# Rewrite THIRD_PARTY_NOTICES.md after a dependency change.
+notices:
+	GO='$(GO)' packaging/notices.sh
