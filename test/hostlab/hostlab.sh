@@ -48,6 +48,9 @@ dump() {
   [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null || return 0
   echo "---- responder journal (last 40 lines)" >&2
   cx journalctl -u synguard-responder --no-pager -n 40 >&2 2>&1 || true
+  echo "---- prometheus, alertmanager journal (last 10 lines each)" >&2
+  cx journalctl -u prometheus --no-pager -n 10 >&2 2>&1 || true
+  cx journalctl -u prometheus-alertmanager --no-pager -n 10 >&2 2>&1 || true
   echo "---- firewalld journal (last 15 lines)" >&2
   cx journalctl -u firewalld --no-pager -n 15 >&2 2>&1 || true
 }
@@ -147,6 +150,15 @@ stop_container() {
   nspawn_pid=""
 }
 
+# debs DIR: the container's paths of both packages in /root/DIR.
+debs() {
+  local f
+  for f in "$root/root/$1"/synguard-exporter_*.deb "$root/root/$1"/synguard-responder_*.deb; do
+    [ -e "$f" ] || fail "no package $f"
+    echo "/root/$1/${f##*/}"
+  done
+}
+
 apt_install() {
   cx env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     -o Dpkg::Options::=--force-confold "$@" >"$work/apt.log" 2>&1 ||
@@ -167,12 +179,24 @@ blocked() {
   return 1
 }
 
-# no_entry: nothing of synguard's left in firewalld, runtime or permanent.
+# no_entry: nothing of synguard's left in firewalld: no zone source (runtime
+# or permanent) of the flood prefix or a synguard ipset, no permanent
+# synguard ipset, and any runtime synguard ipset empty (firewalld drops a
+# runtime ipset only at its next reload; purge empties and unbinds it).
 no_entry() {
-  local out
-  out=$(cx firewall-cmd --zone=drop --list-sources; cx firewall-cmd --permanent --zone=drop --list-sources;
-    cx firewall-cmd --get-ipsets; cx firewall-cmd --permanent --get-ipsets)
-  if grep -Eq "synguard|203\.0\.113" <<<"$out"; then echo "$out"; return 1; fi
+  local src set
+  src=$(cx firewall-cmd --zone=drop --list-sources; cx firewall-cmd --permanent --zone=drop --list-sources)
+  if grep -Eq "synguard|203\.0\.113" <<<"$src"; then echo "zone sources left: $src" >&2; return 1; fi
+  if cx firewall-cmd --permanent --get-ipsets | grep -q synguard; then
+    echo "permanent ipsets left: $(cx firewall-cmd --permanent --get-ipsets)" >&2; return 1
+  fi
+  for set in $(cx firewall-cmd --get-ipsets); do
+    case "$set" in synguard*) ;; *) continue ;; esac
+    if [ -n "$(cx firewall-cmd --ipset="$set" --get-entries)" ]; then
+      echo "runtime ipset $set has entries: $(cx firewall-cmd --ipset="$set" --get-entries)" >&2; return 1
+    fi
+    log "runtime ipset $set left empty and unbound until firewalld's next reload"
+  done
 }
 
 expiry() {
@@ -183,7 +207,7 @@ print(" ".join(b["expiry"] for b in d["blocks"] if b["prefix"]==sys.argv[2] and 
 }
 
 syn_recv_on() {
-  ip netns exec "$ns" ss -Hn state syn-recv "( sport = :$1 )" | grep -c "203\.0\.113\." || true
+  ip netns exec "$ns" ss -Htn state syn-recv | awk -v p=":$1" '$3 ~ p"$" && $4 ~ /^203\.0\.113\./' | wc -l
 }
 
 flood() {
@@ -198,6 +222,9 @@ configure() {
     rm -rf /etc/prometheus/rules && ln -s /usr/share/synguard/rules /etc/prometheus/rules
     cp /usr/share/synguard/examples/alertmanager.yml /etc/prometheus/alertmanager.yml
     install -D -m 0640 -g prometheus /etc/synguard/webhook.token /etc/alertmanager/synguard-responder.token
+    # One Alertmanager, no cluster: without a private address on the host
+    # it refuses to start ("no private IP found").
+    echo "ARGS=\"--cluster.listen-address=\"" >/etc/default/prometheus-alertmanager
     # The operator edits: a marker in responder.yml and in the EnvironmentFile.
     echo "# edited by hostlab" >>/etc/synguard/responder.yml
     echo "# edited by hostlab" >>/etc/default/synguard-responder
@@ -207,6 +234,10 @@ configure() {
   fi
   cx synguard-responder --config.check --config.file=/etc/synguard/responder.yml >/dev/null ||
     fail "the packaged responder.yml does not pass --config.check"
+  # The services this host offers (the listener's 25 and 587), as an
+  # operator opens them: firewalld's default zone allows ssh only.
+  cx firewall-cmd -q --permanent --add-port=25/tcp --add-port=587/tcp
+  cx firewall-cmd -q --add-port=25/tcp --add-port=587/tcp
   cx systemctl restart prometheus prometheus-alertmanager
   cx systemctl enable --now synguard-responder
   wait_for 30 "responder active" cx systemctl is-active synguard-responder
@@ -220,7 +251,7 @@ main() {
   log "$(cx firewall-cmd --version | sed 's/^/firewalld /'), $(cx systemctl --version | head -n 1), $(cx sh -c 'pkaction --version 2>/dev/null || dpkg-query -W -f="polkit \${Version}" policykit-1 polkitd 2>/dev/null' | head -n 1)"
 
   log "install the first packaged commit's .debs"
-  apt_install /root/old/synguard-exporter_*.deb /root/old/synguard-responder_*.deb
+  apt_install $(debs old)
   wait_for 20 "exporter active after install" cx systemctl is-active synguard-exporter
   cx systemctl is-enabled synguard-exporter >/dev/null || fail "exporter not enabled"
   if cx systemctl is-active synguard-responder >/dev/null; then fail "the responder started on install"; fi
@@ -256,7 +287,7 @@ main() {
   log "upgrade to the current .debs (--force-confold)"
   local oldver
   oldver=$(cx synguard-responder --version 2>&1 | head -n 1)
-  apt_install /root/new/synguard-exporter_*.deb /root/new/synguard-responder_*.deb
+  apt_install $(debs new)
   [ "$(cx synguard-responder --version 2>&1 | head -n 1)" != "$oldver" ] || fail "the upgrade did not change the binary"
   cx grep -q "edited by hostlab" /etc/synguard/responder.yml || fail "upgrade lost the edit of responder.yml"
   cx grep -q "edited by hostlab" /etc/default/synguard-responder || fail "upgrade lost the edit of the EnvironmentFile"
@@ -299,6 +330,7 @@ main() {
   log "remove synguard-responder"
   cx env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q synguard-responder >"$work/remove.log" 2>&1 ||
     { cat "$work/remove.log" >&2; fail "apt-get remove"; }
+  grep -i "purge" "$work/remove.log" | sed "s/^/  remove: /"
   no_entry || fail "firewalld still has synguard entries after removal"
   cx systemctl is-active synguard-responder >/dev/null && fail "responder still running after removal"
   log "purge both"
