@@ -326,7 +326,19 @@ main() {
   cx firewall-cmd --reload >/dev/null
   wait_for 30 "block after --reload" blocked
   log "firewall-cmd --complete-reload"
-  cx firewall-cmd --complete-reload >/dev/null
+  local out
+  if ! out=$(cx firewall-cmd --complete-reload 2>&1); then
+    # firewalld 0.9.3 unloads the netfilter modules on a complete reload and
+    # reads /proc/modules for that; this machine's kernel has no module
+    # support (no /proc/modules, in or out of the container).
+    if [ ! -e /proc/modules ] && grep -q "/proc/modules" <<<"$out"; then
+      log "--complete-reload failed as firewalld $(cx firewall-cmd --version) does on a kernel without modules ($(tail -n 1 <<<"$out")); firewalld is left $(cx firewall-cmd --state 2>&1 || true): systemctl restart firewalld"
+      cx systemctl restart firewalld
+    else
+      fail "firewall-cmd --complete-reload: $out"
+    fi
+  fi
+  wait_for 30 "firewalld running after --complete-reload" cx firewall-cmd --state
   wait_for 30 "block after --complete-reload" blocked
   log "systemctl restart synguard-responder"
   cx systemctl restart synguard-responder
@@ -348,8 +360,12 @@ main() {
   n=$(syn_recv_on 587)
   [ "$n" = 0 ] || fail "$n SYN_RECV sockets from the blocked prefix after the reboot"
 
-  # Reloads the responder made: bounded (issue 11 item 4).
-  log "firewalld reloads by the responder: $(cx journalctl -u firewalld --no-pager -b | grep -ci reload || true) log lines this boot"
+  # Reloads the responder made, all boots (issue 11 item 4: bounded). No
+  # metric counts them yet: its log does ("reloading firewalld").
+  local reloads
+  reloads=$(cx journalctl -t synguard-responder --no-pager | grep -c "reloading firewalld" || true)
+  log "the responder reloaded firewalld $reloads times in all (ipset creation, then after restarts)"
+  [ "$reloads" -le "${SGH_MAX_RELOADS:-10}" ] || fail "the responder reloaded firewalld $reloads times"
 
   log "remove synguard-responder"
   cx env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q synguard-responder >"$work/remove.log" 2>&1 ||
