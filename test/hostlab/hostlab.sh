@@ -265,6 +265,13 @@ configure() {
   fi
   cx systemctl enable --now synguard-responder
   wait_for 30 "responder active" cx systemctl is-active synguard-responder
+  # Its set-up (in ipset mode: create the ipsets, reload firewalld once)
+  # done: a flood during firewalld's reload would meet a half-loaded firewall.
+  wait_for 30 "responder sees firewalld" responder_up
+  sleep 1
+}
+responder_up() {
+  cx curl -sf http://127.0.0.1:9818/metrics | grep -qx "synguard_responder_firewalld_up 1"
 }
 
 main() {
