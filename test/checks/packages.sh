@@ -99,6 +99,17 @@ for arch in amd64 arm64; do
   done
 done
 
+echo "-- packaged units (systemd-analyze verify)"
+mkdir "$tmp/units"
+for f in deb rpm; do
+  for b in exporter responder; do
+    sed "s#^ExecStart=/usr/bin/synguard-$b#ExecStart=$d/stage/amd64/bin/synguard-$b#" \
+      "$d/stage/amd64/$f/synguard-$b.service" >"$tmp/units/synguard-$b.service"
+  done
+  out=$(systemd-analyze verify "$tmp"/units/*.service 2>&1) || { echo "$out"; fail "systemd-analyze verify failed on the $f units"; }
+  [ -z "$out" ] || { echo "$out"; fail "systemd-analyze verify warned on the $f units"; }
+done
+
 echo "-- version stamped (amd64)"
 for b in exporter responder; do
   out=$("$d/stage/amd64/bin/synguard-$b" --version 2>&1)
