@@ -41,7 +41,7 @@ for arch in $PKG_ARCHES; do
   packaging/units.sh rpm "$stage/rpm"
   for u in synguard-exporter synguard-responder; do
     { echo "# systemd-sysusers: the $u system user (from deploy/systemd/synguard.sysusers.conf)."
-      grep -E "^u $u[[:space:]]" deploy/systemd/synguard.sysusers.conf || fail "no $u in deploy/systemd/synguard.sysusers.conf"
+      grep -E "^u ${u}[[:space:]]" deploy/systemd/synguard.sysusers.conf || fail "no $u in deploy/systemd/synguard.sysusers.conf"
     } >"$stage/sysusers/$u.conf"
   done
 
@@ -70,4 +70,4 @@ for arch in $PKG_ARCHES; do
 done
 rm -rf "$DIST/tar"
 (cd "$DIST" && sha256sum -- *.tar.gz *.deb *.rpm >SHA256SUMS)
-ls -1 "$DIST" | grep -v '^stage$'
+(cd "$DIST" && ls -1 -- *.tar.gz *.deb *.rpm SHA256SUMS)

@@ -270,8 +270,10 @@ configure() {
   wait_for 30 "responder sees firewalld" responder_up
   sleep 1
 }
+# responder_up: its firewall backend answers (synguard_responder_firewalld_up,
+# or the backend-neutral name of issue 14).
 responder_up() {
-  cx curl -sf http://127.0.0.1:9818/metrics | grep -qx "synguard_responder_firewalld_up 1"
+  cx curl -sf http://127.0.0.1:9818/metrics | grep -Eq '^synguard_responder_(firewalld|firewall|backend)_up(\{[^}]*\})? 1$'
 }
 
 main() {
@@ -282,7 +284,9 @@ main() {
   log "$(cx firewall-cmd --version | sed 's/^/firewalld /'), $(cx systemctl --version | head -n 1), $(cx sh -c 'pkaction --version 2>/dev/null || dpkg-query -W -f="polkit \${Version}" policykit-1 polkitd 2>/dev/null' | head -n 1)"
 
   log "install the first packaged commit's .debs"
-  apt_install $(debs old)
+  local pkgs
+  mapfile -t pkgs < <(debs old)
+  apt_install "${pkgs[@]}"
   wait_for 20 "exporter active after install" cx systemctl is-active synguard-exporter
   cx systemctl is-enabled synguard-exporter >/dev/null || fail "exporter not enabled"
   if cx systemctl is-active synguard-responder >/dev/null; then fail "the responder started on install"; fi
@@ -318,7 +322,8 @@ main() {
   log "upgrade to the current .debs (--force-confold)"
   local oldver
   oldver=$(cx synguard-responder --version 2>&1 | head -n 1)
-  apt_install $(debs new)
+  mapfile -t pkgs < <(debs new)
+  apt_install "${pkgs[@]}"
   [ "$(cx synguard-responder --version 2>&1 | head -n 1)" != "$oldver" ] || fail "the upgrade did not change the binary"
   cx grep -q "edited by hostlab" /etc/synguard/responder.yml || fail "upgrade lost the edit of responder.yml"
   cx grep -q "edited by hostlab" /etc/default/synguard-responder || fail "upgrade lost the edit of the EnvironmentFile"
