@@ -42,7 +42,7 @@ synguard-responder is installed but not started: it changes this host's
 firewall. Next steps (docs: /usr/share/doc/synguard-responder/):
   1. Edit /etc/synguard/responder.yml: host (the host label Prometheus gives
      this host), policy.allowlist (your own and your monitoring networks),
-     firewalld.mode (ipset; zone on firewalld 0.9).
+     and the firewalld mode (ipset, or zone).
   2. Give Alertmanager the webhook token /etc/synguard/webhook.token (its
      credentials_file) and route action="block" alerts to
      http://127.0.0.1:9818/webhook: /usr/share/synguard/examples/alertmanager.yml.

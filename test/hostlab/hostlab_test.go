@@ -129,4 +129,20 @@ func TestHosts(t *testing.T) {
 			t.Logf("%s passed in %s", suite, time.Since(start).Round(time.Second))
 		})
 	}
+
+	// The .rpms' scriptlets, by this machine's rpm in a chroot of the
+	// bookworm rootfs the runs above cached (no RHEL host runs here).
+	t.Run("rpm-scriptlets", func(t *testing.T) {
+		tars, _ := filepath.Glob(filepath.Join(cacheDir(), "bookworm-*.tar"))
+		if len(tars) == 0 {
+			t.Skip("no cached bookworm rootfs (run the bookworm suite first)")
+		}
+		sctx, scancel := context.WithTimeout(ctx, time.Minute)
+		defer scancel()
+		out, err := exec.CommandContext(sctx, "bash", filepath.Join(root, "test/hostlab/rpm.sh"), tars[len(tars)-1], newDebs, oldDebs).CombinedOutput()
+		t.Logf("%s", out)
+		if err != nil {
+			t.Fatalf("rpm.sh: %v", err)
+		}
+	})
 }
