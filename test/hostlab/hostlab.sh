@@ -26,8 +26,12 @@
 #      and files.
 # SGH_MODE=zone runs the responder in zone mode (default: the package's,
 # ipset). Every wait is bounded; the script cleans up what it made by PID.
+# SGH_MANUAL=1 follows docs/deploy.md's appendix (manual install from the
+# release tarball in NEWDEBS, under /usr/local/bin) instead of the packages:
+# no upgrade; its uninstall section instead of apt remove.
 set -euo pipefail
 suite=$1 newdebs=$2 olddebs=$3 tools=$4
+manual=${SGH_MANUAL:-}
 cache=${SGH_CACHE:-/var/cache/synguard-hostlab}
 mode=${SGH_MODE:-}
 name=sgh-${suite:0:4}-$$
@@ -98,6 +102,10 @@ rootfs() {
   mkdir -p "$root/root/new" "$root/root/old"
   cp "$newdebs"/*.deb "$root/root/new/"
   cp "$olddebs"/*.deb "$root/root/old/"
+  if [ -n "$manual" ]; then
+    tar -C "$root/root" -xzf "$(ls "$newdebs"/synguard-*.linux-amd64.tar.gz)"
+    mv "$root"/root/synguard-*.linux-amd64 "$root/root/synguard"
+  fi
 }
 
 network() {
@@ -222,19 +230,21 @@ flood() {
 }
 
 configure() {
-  log "configure Prometheus and Alertmanager from /usr/share/synguard, edit and start the responder"
-  cx sh -e -c '
-    cp /usr/share/synguard/examples/prometheus.yml /etc/prometheus/prometheus.yml
-    rm -rf /etc/prometheus/rules && ln -s /usr/share/synguard/rules /etc/prometheus/rules
-    cp /usr/share/synguard/examples/alertmanager.yml /etc/prometheus/alertmanager.yml
-    install -D -m 0640 -g prometheus /etc/synguard/webhook.token /etc/alertmanager/synguard-responder.token
-    # One Alertmanager, no cluster: without a private address on the host
-    # it refuses to start ("no private IP found").
-    echo "ARGS=\"--cluster.listen-address=\"" >/etc/default/prometheus-alertmanager
-    # The operator edits: a marker in responder.yml and in the EnvironmentFile.
-    echo "# edited by hostlab" >>/etc/synguard/responder.yml
-    echo "# edited by hostlab" >>/etc/default/synguard-responder
-  '
+  if [ -z "$manual" ]; then
+    log "configure Prometheus and Alertmanager from /usr/share/synguard, edit and start the responder"
+    cx sh -e -c '
+      cp /usr/share/synguard/examples/prometheus.yml /etc/prometheus/prometheus.yml
+      rm -rf /etc/prometheus/rules && ln -s /usr/share/synguard/rules /etc/prometheus/rules
+      cp /usr/share/synguard/examples/alertmanager.yml /etc/prometheus/alertmanager.yml
+      install -D -m 0640 -g prometheus /etc/synguard/webhook.token /etc/alertmanager/synguard-responder.token
+      # The operator edits: a marker in responder.yml and in the EnvironmentFile.
+      echo "# edited by hostlab" >>/etc/synguard/responder.yml
+      echo "# edited by hostlab" >>/etc/default/synguard-responder
+    '
+  fi
+  # One Alertmanager, no cluster: without a private address on the host
+  # it refuses to start ("no private IP found").
+  cx sh -c 'echo "ARGS=\"--cluster.listen-address=\"" >/etc/default/prometheus-alertmanager'
   if [ -n "$mode" ]; then
     cx sed -i "s/^\(  mode:\) .*/\1 $mode/" /etc/synguard/responder.yml
   fi
@@ -253,8 +263,10 @@ configure() {
     # package's example, reaching the responder on its loopback; bullseye's
     # own is stopped.
     cx systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true
+    local example=$root/usr/share/synguard/examples/alertmanager.yml
+    [ -z "$manual" ] || example=$root/root/synguard/deploy/alertmanager/alertmanager.yml
     sed "s#credentials_file: .*#credentials_file: $root/etc/synguard/webhook.token#" \
-      "$root/usr/share/synguard/examples/alertmanager.yml" >"$work/alertmanager.yml"
+      "$example" >"$work/alertmanager.yml"
     ip netns exec "$ns" prometheus-alertmanager --config.file="$work/alertmanager.yml" \
       --storage.path="$work/alertmanager" --cluster.listen-address= --web.listen-address=127.0.0.1:9093 \
       >"$work/alertmanager.log" 2>&1 &
@@ -276,13 +288,64 @@ responder_up() {
   cx curl -sf http://127.0.0.1:9818/metrics | grep -Eq '^synguard_responder_(firewalld|firewall|backend)_up(\{[^}]*\})? 1$'
 }
 
-main() {
-  mkdir -p "$work"
-  rootfs
-  network
-  boot
-  log "$(cx firewall-cmd --version | sed 's/^/firewalld /'), $(cx systemctl --version | head -n 1), $(cx sh -c 'pkaction --version 2>/dev/null || dpkg-query -W -f="polkit \${Version}" policykit-1 polkitd 2>/dev/null' | head -n 1)"
+# manual_install: docs/deploy.md's appendix, steps 1-7, from the tarball.
+manual_install() {
+  log "manual install (docs/deploy.md appendix) from the release tarball"
+  cx sh -e -c '
+    cd /root/synguard
+    # 1. the binaries (the tarball holds the static build)
+    install -m 0755 synguard-exporter synguard-responder /usr/local/bin/
+    # 2. users
+    install -m 0644 deploy/systemd/synguard.sysusers.conf /usr/lib/sysusers.d/synguard.conf
+    systemd-sysusers
+    id synguard-exporter >/dev/null; id synguard-responder >/dev/null
+    # 3. the polkit grant (.pkla on polkit 0.105)
+    if [ -d /etc/polkit-1/rules.d ]; then
+      install -m 0644 deploy/polkit/50-synguard-responder.rules /etc/polkit-1/rules.d/
+    else
+      install -D -m 0644 deploy/polkit/50-synguard-responder.pkla /etc/polkit-1/localauthority/50-local.d/50-synguard-responder.pkla
+    fi
+    # 4. configuration files
+    install -d -m 0755 /etc/synguard
+    install -m 0644 deploy/synguard/exporter.yml  /etc/synguard/exporter.yml
+    install -m 0640 -g synguard-responder deploy/synguard/responder.yml /etc/synguard/responder.yml
+    head -c 32 /dev/urandom | base64 > /etc/synguard/webhook.token
+    head -c 32 /dev/urandom | base64 > /etc/synguard/api.token
+    chown root:synguard-responder /etc/synguard/webhook.token /etc/synguard/api.token
+    chmod 0640 /etc/synguard/webhook.token /etc/synguard/api.token
+    install -d -m 0750 -g prometheus /etc/alertmanager
+    install -m 0640 -g prometheus /etc/synguard/webhook.token /etc/alertmanager/synguard-responder.token
+    synguard-exporter  --config.check --config.file=/etc/synguard/exporter.yml
+    synguard-responder --config.check --config.file=/etc/synguard/responder.yml
+    # 5. the services (the responder is started below, after the ports)
+    install -m 0644 deploy/systemd/synguard-exporter.service deploy/systemd/synguard-responder.service /etc/systemd/system/
+    systemctl daemon-reload
+    systemctl enable --now synguard-exporter
+    # 6. Prometheus
+    install -d /etc/prometheus/rules
+    install -m 0644 rules/*.yml /etc/prometheus/rules/
+    cp deploy/prometheus/prometheus.yml /etc/prometheus/prometheus.yml
+    # 7. Alertmanager
+    cp deploy/alertmanager/alertmanager.yml /etc/prometheus/alertmanager.yml
+  ' >"$work/manual.log" 2>&1 || { cat "$work/manual.log" >&2; fail "manual install"; }
+}
 
+# manual_uninstall: docs/deploy.md's "Uninstall" section.
+manual_uninstall() {
+  log "manual uninstall (docs/deploy.md)"
+  cx sh -e -c '
+    systemctl disable --now synguard-responder
+    synguard-responder purge --config.file=/etc/synguard/responder.yml
+    systemctl disable --now synguard-exporter
+    rm -f /etc/systemd/system/synguard-*.service /etc/polkit-1/rules.d/50-synguard-responder.rules \
+      /etc/polkit-1/localauthority/50-local.d/50-synguard-responder.pkla /usr/lib/sysusers.d/synguard.conf
+    systemctl daemon-reload
+  ' >"$work/uninstall.log" 2>&1 || { cat "$work/uninstall.log" >&2; fail "manual uninstall"; }
+  grep -i purge "$work/uninstall.log" | sed "s/^/  uninstall: /"
+  no_entry || fail "firewalld still has synguard entries after the manual uninstall"
+}
+
+install_packages() {
   log "install the first packaged commit's .debs"
   local pkgs
   mapfile -t pkgs < <(debs old)
@@ -295,6 +358,52 @@ main() {
   cx id synguard-exporter >/dev/null || fail "no synguard-exporter user"
   cx test -s /etc/synguard/webhook.token || fail "no webhook token generated"
 
+}
+
+upgrade() {
+  log "upgrade to the current .debs (--force-confold)"
+  local oldver pkgs
+  oldver=$(cx synguard-responder --version 2>&1 | head -n 1)
+  mapfile -t pkgs < <(debs new)
+  apt_install "${pkgs[@]}"
+  [ "$(cx synguard-responder --version 2>&1 | head -n 1)" != "$oldver" ] || fail "the upgrade did not change the binary"
+  cx grep -q "edited by hostlab" /etc/synguard/responder.yml || fail "upgrade lost the edit of responder.yml"
+  cx grep -q "edited by hostlab" /etc/default/synguard-responder || fail "upgrade lost the edit of the EnvironmentFile"
+  wait_for 30 "responder active after upgrade" cx systemctl is-active synguard-responder
+  wait_for 30 "block after upgrade" blocked
+  [ "$(expiry)" = "$exp" ] || fail "upgrade changed the expiry: $exp -> $(expiry)"
+
+}
+
+remove_packages() {
+  log "remove synguard-responder"
+  cx env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q synguard-responder >"$work/remove.log" 2>&1 ||
+    { cat "$work/remove.log" >&2; fail "apt-get remove"; }
+  grep -i "purge" "$work/remove.log" | sed "s/^/  remove: /"
+  no_entry || fail "firewalld still has synguard entries after removal"
+  cx systemctl is-active synguard-responder >/dev/null && fail "responder still running after removal"
+  log "purge both"
+  cx env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q synguard-responder synguard-exporter >"$work/purge.log" 2>&1 ||
+    { cat "$work/purge.log" >&2; fail "apt-get purge"; }
+  cx id synguard-responder >/dev/null 2>&1 && fail "user synguard-responder left after purge"
+  cx id synguard-exporter >/dev/null 2>&1 && fail "user synguard-exporter left after purge"
+  cx test -e /var/lib/synguard-responder && fail "/var/lib/synguard-responder left after purge"
+  cx test -e /etc/synguard && fail "/etc/synguard left after purge: $(cx find /etc/synguard)"
+  no_entry || fail "firewalld has synguard entries after purge"
+}
+
+main() {
+  mkdir -p "$work"
+  rootfs
+  network
+  boot
+  log "$(cx firewall-cmd --version | sed 's/^/firewalld /'), $(cx systemctl --version | head -n 1), $(cx sh -c 'pkaction --version 2>/dev/null || dpkg-query -W -f="polkit \${Version}" policykit-1 polkitd 2>/dev/null' | head -n 1)"
+
+  if [ -n "$manual" ]; then
+    manual_install
+  else
+    install_packages
+  fi
   configure
   wait_for 30 "Prometheus up" cx curl -sf http://127.0.0.1:9090/-/ready
   wait_for 30 "Alertmanager up" cx curl -sf http://127.0.0.1:9093/-/ready
@@ -319,18 +428,7 @@ main() {
   exp=$(expiry)
   [ -n "$exp" ] || fail "no active block in the state file"
 
-  log "upgrade to the current .debs (--force-confold)"
-  local oldver
-  oldver=$(cx synguard-responder --version 2>&1 | head -n 1)
-  mapfile -t pkgs < <(debs new)
-  apt_install "${pkgs[@]}"
-  [ "$(cx synguard-responder --version 2>&1 | head -n 1)" != "$oldver" ] || fail "the upgrade did not change the binary"
-  cx grep -q "edited by hostlab" /etc/synguard/responder.yml || fail "upgrade lost the edit of responder.yml"
-  cx grep -q "edited by hostlab" /etc/default/synguard-responder || fail "upgrade lost the edit of the EnvironmentFile"
-  wait_for 30 "responder active after upgrade" cx systemctl is-active synguard-responder
-  wait_for 30 "block after upgrade" blocked
-  [ "$(expiry)" = "$exp" ] || fail "upgrade changed the expiry: $exp -> $(expiry)"
-
+  [ -n "$manual" ] || upgrade
   log "systemctl restart firewalld"
   cx systemctl restart firewalld
   wait_for 30 "block after firewalld restart" blocked
@@ -379,20 +477,7 @@ main() {
   log "the responder reloaded firewalld $reloads times in all (ipset creation, then after restarts)"
   [ "$reloads" -le "${SGH_MAX_RELOADS:-10}" ] || fail "the responder reloaded firewalld $reloads times"
 
-  log "remove synguard-responder"
-  cx env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q synguard-responder >"$work/remove.log" 2>&1 ||
-    { cat "$work/remove.log" >&2; fail "apt-get remove"; }
-  grep -i "purge" "$work/remove.log" | sed "s/^/  remove: /"
-  no_entry || fail "firewalld still has synguard entries after removal"
-  cx systemctl is-active synguard-responder >/dev/null && fail "responder still running after removal"
-  log "purge both"
-  cx env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q synguard-responder synguard-exporter >"$work/purge.log" 2>&1 ||
-    { cat "$work/purge.log" >&2; fail "apt-get purge"; }
-  cx id synguard-responder >/dev/null 2>&1 && fail "user synguard-responder left after purge"
-  cx id synguard-exporter >/dev/null 2>&1 && fail "user synguard-exporter left after purge"
-  cx test -e /var/lib/synguard-responder && fail "/var/lib/synguard-responder left after purge"
-  cx test -e /etc/synguard && fail "/etc/synguard left after purge: $(cx find /etc/synguard)"
-  no_entry || fail "firewalld has synguard entries after purge"
+  if [ -n "$manual" ]; then manual_uninstall; else remove_packages; fi
   log "PASS"
 }
 

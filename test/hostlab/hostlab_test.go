@@ -81,8 +81,9 @@ func oldPackages(t *testing.T, ctx context.Context, root string) string {
 }
 
 // TestHosts installs, uses, upgrades and removes the packages on booted
-// bullseye, bookworm and trixie hosts (hostlab.sh says each step). A suite
-// can be picked with SGH_SUITES=bookworm,trixie.
+// bullseye, bookworm and trixie hosts, and follows the manual install on
+// bookworm (hostlab.sh says each step). Runs can be picked with
+// SGH_SUITES=bookworm,trixie-manual.
 func TestHosts(t *testing.T) {
 	lab.Need(t, "boots Debian hosts with systemd-nspawn in network namespaces it creates",
 		"mmdebstrap", "systemd-nspawn", "nsenter", "ip", "nft", "ss", "python3", "git", "make", "pgrep")
@@ -91,7 +92,7 @@ func TestHosts(t *testing.T) {
 		// systemd as PID 1 (CI's, this project's build machines).
 		t.Log("the machine runs systemd as PID 1; nspawn still runs with --register=no --keep-unit")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(suites)+2)*perSuite)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(len(suites)+3)*perSuite)
 	defer cancel()
 	root := repoRoot(t)
 	tmp := t.TempDir()
@@ -101,15 +102,21 @@ func TestHosts(t *testing.T) {
 	tools := filepath.Join(tmp, "tools")
 	run(t, ctx, root, nil, "go", "build", "-o", tools+"/", "./test/synflood", "./test/listener")
 
-	want := suites
+	// Each suite with the packages; "bookworm-manual" follows
+	// docs/deploy.md's manual install (its appendix) from the tarball.
+	want := append(append([]string{}, suites...), "bookworm-manual")
 	if s := os.Getenv("SGH_SUITES"); s != "" {
 		want = strings.Split(s, ",")
 	}
-	for _, suite := range want {
-		t.Run(suite, func(t *testing.T) {
+	for _, name := range want {
+		suite, manual := strings.CutSuffix(name, "-manual")
+		t.Run(name, func(t *testing.T) {
 			sctx, scancel := context.WithTimeout(ctx, perSuite)
 			defer scancel()
 			cmd := exec.CommandContext(sctx, "bash", filepath.Join(root, "test/hostlab/hostlab.sh"), suite, newDebs, oldDebs, tools)
+			if manual {
+				cmd.Env = append(os.Environ(), "SGH_MANUAL=1")
+			}
 			// On a timeout, SIGTERM lets the script's trap stop the
 			// container and remove the namespaces.
 			cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -124,9 +131,9 @@ func TestHosts(t *testing.T) {
 				}
 			}
 			if err != nil {
-				t.Fatalf("hostlab.sh %s: %v after %s", suite, err, time.Since(start).Round(time.Second))
+				t.Fatalf("hostlab.sh %s: %v after %s", name, err, time.Since(start).Round(time.Second))
 			}
-			t.Logf("%s passed in %s", suite, time.Since(start).Round(time.Second))
+			t.Logf("%s passed in %s", name, time.Since(start).Round(time.Second))
 		})
 	}
 
