@@ -11,8 +11,6 @@ STATICCHECK ?= $(shell command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/
 # package at a time costs about four minutes more.
 GOTEST_FLAGS ?= -count=1 -p 1 -timeout 30m
 
-include packaging/package.mk
-
 .PHONY: all build test vet staticcheck gotest checks bench demo clean
 
 all: build
@@ -49,3 +47,6 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+# Release: GOBUILD (version stamping, static) used by build above; make package; make notices.
+include packaging/package.mk
