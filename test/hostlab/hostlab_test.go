@@ -80,6 +80,19 @@ func oldPackages(t *testing.T, ctx context.Context, root string) string {
 	return dist
 }
 
+// labTool returns the package path of the lab binary name: test/lab/cmd/NAME
+// (issue 14's layout) or test/NAME (before it).
+func labTool(t *testing.T, root, name string) string {
+	t.Helper()
+	for _, p := range []string{"test/lab/cmd/" + name, "test/" + name} {
+		if _, err := os.Stat(filepath.Join(root, p, "main.go")); err == nil {
+			return "./" + p
+		}
+	}
+	t.Fatalf("no lab binary %s under test/lab/cmd/ or test/", name)
+	return ""
+}
+
 // TestHosts installs, uses, upgrades and removes the packages on booted
 // bullseye, bookworm and trixie hosts, and follows the manual install on
 // bookworm (hostlab.sh says each step). Runs can be picked with
@@ -100,7 +113,7 @@ func TestHosts(t *testing.T) {
 	packages(t, ctx, root, newDebs)
 	oldDebs := oldPackages(t, ctx, root)
 	tools := filepath.Join(tmp, "tools")
-	run(t, ctx, root, nil, "go", "build", "-o", tools+"/", "./test/synflood", "./test/listener")
+	run(t, ctx, root, nil, "go", "build", "-o", tools+"/", labTool(t, root, "synflood"), labTool(t, root, "listener"))
 
 	// Each suite with the packages; "bookworm-manual" follows
 	// docs/deploy.md's manual install (its appendix) from the tarball.
