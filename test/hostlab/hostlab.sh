@@ -246,7 +246,7 @@ configure() {
   # it refuses to start ("no private IP found").
   cx sh -c 'echo "ARGS=\"--cluster.listen-address=\"" >/etc/default/prometheus-alertmanager'
   if [ -n "$mode" ]; then
-    cx sed -i "s/^\(  mode:\) .*/\1 $mode/" /etc/synguard/responder.yml
+    cx sed -i "s/^\( *mode:\) .*/\1 $mode/" /etc/synguard/responder.yml
   fi
   cx synguard-responder --config.check --config.file=/etc/synguard/responder.yml >/dev/null ||
     fail "the packaged responder.yml does not pass --config.check"
