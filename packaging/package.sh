@@ -17,7 +17,7 @@ packaging/notices.sh --check || fail "THIRD_PARTY_NOTICES.md is out of date (run
 
 rm -rf "$DIST"
 mkdir -p "$DIST/.tools"
-nfpm=$PWD/$DIST/.tools/nfpm
+case "$DIST" in /*) nfpm=$DIST/.tools/nfpm ;; *) nfpm=$PWD/$DIST/.tools/nfpm ;; esac
 $GO -C tools/nfpm build -o "$nfpm" github.com/goreleaser/nfpm/v2/cmd/nfpm
 # The commit's time for every file's mtime: two builds of a commit match.
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
