@@ -392,6 +392,24 @@ remove_packages() {
   no_entry || fail "firewalld has synguard entries after purge"
 }
 
+# measure_noipset (SGH_MEASURE_NOIPSET=SECONDS, a measurement, not part of
+# the test): the ipset tool removed (dpkg --force-depends) and firewalld
+# restarted, as on a firewalld 0.9 host installed without its
+# recommendations; counts the responder's firewalld reloads for SECONDS.
+measure_noipset() {
+  log "measure: remove the ipset tool, restart firewalld, count reloads for ${SGH_MEASURE_NOIPSET}s"
+  cx dpkg --purge --force-depends ipset >/dev/null 2>&1 || fail "dpkg --purge ipset"
+  local before after
+  before=$(cx journalctl -t synguard-responder --no-pager | grep -c "reloading firewalld" || true)
+  cx systemctl restart firewalld
+  sleep "$SGH_MEASURE_NOIPSET"
+  after=$(cx journalctl -t synguard-responder --no-pager | grep -c "reloading firewalld" || true)
+  log "measured: $((after - before)) firewalld reloads by the responder in ${SGH_MEASURE_NOIPSET}s without the ipset tool"
+  cx journalctl -t firewalld --no-pager -n 200 | grep -m 3 "hash:net\|INVALID_IPSET" | sed "s/^/  firewalld: /"
+  cx journalctl -t synguard-responder --no-pager | grep -m 1 "still not in" | sed "s/^/  responder: /"
+  blocked && log "measured: the block is in firewalld" || log "measured: the block is NOT in firewalld"
+}
+
 main() {
   mkdir -p "$work"
   rootfs
@@ -428,6 +446,7 @@ main() {
   exp=$(expiry)
   [ -n "$exp" ] || fail "no active block in the state file"
 
+  if [ -n "${SGH_MEASURE_NOIPSET:-}" ]; then measure_noipset; return; fi
   [ -n "$manual" ] || upgrade
   log "systemctl restart firewalld"
   cx systemctl restart firewalld
