@@ -405,7 +405,7 @@ measure_noipset() {
   sleep "$SGH_MEASURE_NOIPSET"
   after=$(cx journalctl -t synguard-responder --no-pager | grep -c "reloading firewalld" || true)
   log "measured: $((after - before)) firewalld reloads by the responder in ${SGH_MEASURE_NOIPSET}s without the ipset tool"
-  cx journalctl -t firewalld --no-pager -n 200 | grep -m 3 "hash:net\|INVALID_IPSET" | sed "s/^/  firewalld: /"
+  { cx journalctl -t firewalld --no-pager -n 200 | grep -m 3 "hash:net\|INVALID_IPSET" | sed "s/^/  firewalld: /"; } || true
   { cx journalctl -t synguard-responder --no-pager | grep -m 1 "still not in" | sed "s/^/  responder: /"; } || true
   blocked && log "measured: the block is in firewalld" || log "measured: the block is NOT in firewalld"
 }
