@@ -21,8 +21,8 @@ deps:
 	bash scripts/install-deps.sh
 
 build:
-	$(GO) build -o $(BIN)/synguard-exporter ./cmd/exporter
-	$(GO) build -o $(BIN)/synguard-responder ./cmd/responder
+	$(GOBUILD) -o $(BIN)/synguard-exporter ./cmd/exporter
+	$(GOBUILD) -o $(BIN)/synguard-responder ./cmd/responder
 
 vet:
 	$(GO) vet ./...
@@ -60,3 +60,6 @@ SOAK_DURATION ?= 20m
 .PHONY: soak
 soak:
 	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -v -timeout 45m -run 'TestSoak$$' ./test/soak
+
+# Release: GOBUILD (version stamping, static) used by build above; make package; make notices.
+include packaging/package.mk
