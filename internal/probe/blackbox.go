@@ -33,6 +33,7 @@ const (
 	BlackboxHTTPSSL        = "probe_http_ssl"
 	BlackboxHTTPVersion    = "probe_http_version"
 	BlackboxICMPDuration   = "probe_icmp_duration_seconds"
+	BlackboxICMPHopLimit   = "probe_icmp_reply_hop_limit"
 )
 
 // httpPhases are the phases blackbox reports for every http probe, zero
@@ -105,12 +106,18 @@ func registerBlackbox(reg *prometheus.Registry, m *Module, res Result) {
 		gauge(BlackboxRegexFailed, "Indicates if probe failed due to regex", b2f(res.RegexFailed))
 	case m.Prober == ProberICMP:
 		d := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: BlackboxICMPDuration, Help: "Duration of icmp request by phase"}, []string{"phase"})
-		if r, ok := phases[PhaseResolve]; ok {
-			d.WithLabelValues("resolve").Set(r.Seconds())
+		// All three phases, zero where the probe did not get that far, as
+		// blackbox reports them.
+		d.WithLabelValues("resolve").Set(phases[PhaseResolve].Seconds())
+		d.WithLabelValues("rtt").Set(phases[PhaseEcho].Seconds())
+		var setup time.Duration
+		if res.ICMP != nil {
+			setup = res.ICMP.Setup
+			if res.ICMP.HopLimit > 0 {
+				gauge(BlackboxICMPHopLimit, "Replied packet hop limit (TTL for ipv4)", float64(res.ICMP.HopLimit))
+			}
 		}
-		if e, ok := phases[PhaseEcho]; ok {
-			d.WithLabelValues("rtt").Set(e.Seconds())
-		}
+		d.WithLabelValues("setup").Set(setup.Seconds())
 		reg.MustRegister(d)
 	default: // tcp and the line-based protocols: blackbox's tcp prober
 		gauge(BlackboxRegexFailed, "Indicates if probe failed due to regex", b2f(res.RegexFailed))

@@ -102,7 +102,7 @@ func sample(mf *dto.MetricFamily) string {
 var comparable = []string{
 	BlackboxSuccess, BlackboxIPProtocol, BlackboxIPAddrHash, BlackboxCertExpiry, BlackboxChainExpiry,
 	BlackboxTLSVersion, BlackboxChainInfo, BlackboxRegexFailed, BlackboxHTTPStatus, BlackboxHTTPLength,
-	BlackboxHTTPBodyLength, BlackboxHTTPRedirects, BlackboxHTTPSSL, BlackboxHTTPVersion,
+	BlackboxHTTPBodyLength, BlackboxHTTPRedirects, BlackboxHTTPSSL, BlackboxHTTPVersion, BlackboxICMPHopLimit,
 }
 
 // TestBlackboxCompatible runs the same modules against the same servers
@@ -152,6 +152,7 @@ func TestBlackboxCompatible(t *testing.T) {
   http_body: {prober: http, timeout: 5s, http: {preferred_ip_protocol: ip4, fail_if_body_not_matches_regexp: ["no such words"]}}
   tcp_connect: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4}}
   tcp_tls: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4, tls: true, tls_config: {ca_file: %[1]s}}}
+  icmp: {prober: icmp, timeout: 5s, icmp: {preferred_ip_protocol: ip4}}
   smtp: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4, query_response: [{expect: "^220 "}, {send: "EHLO localhost"}, {expect: "^250 "}, {send: "QUIT"}]}}
 `, cert.caFile)), 0o600); err != nil {
 		t.Fatal(err)
@@ -168,6 +169,7 @@ func TestBlackboxCompatible(t *testing.T) {
     tcp_connect: {prober: tcp, timeout: 5s}
     tcp_tls: {prober: tcp, timeout: 5s, tls: true, tls_config: {ca_file: %[1]s}}
     smtp: {prober: smtp, timeout: 5s}
+    icmp: {prober: icmp, timeout: 5s}
 `, cert.caFile))); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +177,7 @@ func TestBlackboxCompatible(t *testing.T) {
 	sg := httptest.NewServer(m)
 	t.Cleanup(sg.Close)
 
-	for _, c := range []struct {
+	cases := []struct {
 		module, target, prober string
 		success                bool
 	}{
@@ -191,7 +193,17 @@ func TestBlackboxCompatible(t *testing.T) {
 		// query_response an SMTP module has: same verdict, same regex flag.
 		{"smtp", smtpOK, "tcp", true},
 		{"smtp", smtpWrong, "tcp", false},
-	} {
+	}
+	// blackbox's icmp prober opens a raw socket: root only.
+	if os.Geteuid() == 0 {
+		cases = append(cases, struct {
+			module, target, prober string
+			success                bool
+		}{"icmp", "127.0.0.1", "icmp", true})
+	} else {
+		t.Log("icmp not compared: blackbox_exporter's icmp prober needs root (CI runs as root)")
+	}
+	for _, c := range cases {
 		t.Run(c.module+" "+c.target, func(t *testing.T) {
 			want := scrapeProbe(t, bb, c.module, c.target)
 			got := scrapeProbe(t, sg.URL, c.module, c.target)
@@ -225,7 +237,7 @@ func TestBlackboxCompatible(t *testing.T) {
 				}
 			}
 			// Phases: the same label sets.
-			for _, name := range []string{BlackboxHTTPDuration} {
+			for _, name := range []string{BlackboxHTTPDuration, BlackboxICMPDuration} {
 				if (got[name] == nil) != (want[name] == nil) || got[name] != nil && len(got[name].Metric) != len(want[name].Metric) {
 					t.Errorf("%s: synguard has %d phases, blackbox %d", name, len(got[name].GetMetric()), len(want[name].GetMetric()))
 				}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	probing "github.com/prometheus-community/pro-bing"
@@ -71,10 +72,19 @@ func (p *Prober) probeICMP(ctx context.Context, m *Module, target string, tr *tr
 	pinger.Count = 1
 	pinger.Interval = time.Until(dl) + time.Second // one request only
 	pinger.Timeout = time.Until(dl)
+	// The socket's setup is what passes between the address and the echo
+	// request leaving (blackbox's "setup" phase).
+	setupFrom := time.Now()
+	var sent atomic.Int64
+	pinger.OnSend = func(*probing.Packet) { sent.CompareAndSwap(0, int64(time.Since(setupFrom))) }
 	// pro-bing ends its own goroutines on ctx's end or after Timeout.
 	runErr := pinger.RunWithContext(ctx)
 	st := pinger.Statistics()
+	tr.icmp = &ICMPInfo{Setup: time.Duration(sent.Load())}
 	if st.PacketsRecv > 0 {
+		if n := len(st.TTLs); n > 0 {
+			tr.icmp.HopLimit = int(st.TTLs[n-1])
+		}
 		tr.add(PhaseEcho, st.MinRtt)
 		tr.last = time.Now()
 		return nil

@@ -65,6 +65,18 @@ type Result struct {
 	// HTTP is what an http probe saw of the last response; nil for the
 	// other probers and when no response came.
 	HTTP *HTTPInfo
+	// ICMP is what an icmp probe measured beyond the echo; nil for the
+	// other probers.
+	ICMP *ICMPInfo
+}
+
+// ICMPInfo is what an icmp probe measured beside the round trip.
+type ICMPInfo struct {
+	// Setup is the time from the resolved address to the request sent.
+	Setup time.Duration
+	// HopLimit is the reply's TTL (IPv4) or hop limit (IPv6), 0 without
+	// a reply.
+	HopLimit int
 }
 
 // HTTPInfo is what an http probe saw of the final response.
@@ -93,6 +105,7 @@ type trace struct {
 	tlsVersion  uint16
 	regexFailed bool
 	http        *HTTPInfo
+	icmp        *ICMPInfo
 }
 
 func newTrace(start time.Time) *trace { return &trace{last: start} }
@@ -175,7 +188,7 @@ func (p *Prober) Probe(ctx context.Context, moduleName string, m *Module, target
 	r := Result{
 		Module: moduleName, Target: target, Start: start, Duration: time.Since(start),
 		Success: err == nil, Err: err, Phases: tr.phases, CertExpiry: tr.expiry, ChainExpiry: tr.chainExpiry,
-		PeerCert: tr.peerCert, IP: tr.ip, TLSVersion: tr.tlsVersion, RegexFailed: tr.regexFailed, HTTP: tr.http,
+		PeerCert: tr.peerCert, IP: tr.ip, TLSVersion: tr.tlsVersion, RegexFailed: tr.regexFailed, HTTP: tr.http, ICMP: tr.icmp,
 	}
 	if p.Logger != nil {
 		if r.IP.IsValid() {
