@@ -15,7 +15,6 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
@@ -118,7 +117,7 @@ func (f *Flags) ConfigChecked(load error, stdout, stderr io.Writer, logger *slog
 // collectors.
 func (f *Flags) NewRegistry(programName string) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(versioncollector.NewCollector(programName))
+	reg.MustRegister(buildInfo(programName))
 	if !f.DisableExporterMetrics {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -268,4 +267,20 @@ func limitConns(srv *http.Server, max int64, logger *slog.Logger) {
 			}
 		}
 	}
+}
+
+// buildInfo is PROGRAM_build_info: the labels of prometheus/common's
+// version collector (version, revision, branch, goversion, goos, goarch,
+// tags) and the build date, which that collector leaves out and an
+// operator comparing hosts of a fleet wants.
+func buildInfo(programName string) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: programName + "_build_info",
+		Help: "A metric with a constant '1' value labeled by version, revision, branch, build date, goversion from which " + programName + " was built, and the goos and goarch for the build.",
+		ConstLabels: prometheus.Labels{
+			"version": version.Version, "revision": version.GetRevision(), "branch": version.Branch,
+			"build_date": version.BuildDate, "goversion": version.GoVersion, "goos": version.GoOS, "goarch": version.GoArch,
+			"tags": version.GetTags(),
+		},
+	}, func() float64 { return 1 })
 }

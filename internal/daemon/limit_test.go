@@ -73,3 +73,29 @@ func TestReloadNeedsLifecycleFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildInfoHasDate: PROGRAM_build_info carries the build date and the
+// version labels, as make build stamps them.
+func TestBuildInfoHasDate(t *testing.T) {
+	reg := (&Flags{DisableExporterMetrics: true}).NewRegistry("synguard_test")
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "synguard_test_build_info" {
+			continue
+		}
+		have := map[string]bool{}
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			have[l.GetName()] = true
+		}
+		for _, want := range []string{"version", "revision", "branch", "build_date", "goversion", "goos", "goarch"} {
+			if !have[want] {
+				t.Errorf("build_info lacks %s: %v", want, have)
+			}
+		}
+		return
+	}
+	t.Fatal("no synguard_test_build_info")
+}

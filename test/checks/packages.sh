@@ -123,7 +123,7 @@ port=$((20000 + RANDOM % 20000))
 exporter_pid=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/metrics" 2>/dev/null && break; sleep 0.1; done
 line=$(grep '^synguard_exporter_build_info{' "$tmp/metrics") || { cat "$tmp/exporter.log"; fail "no synguard_exporter_build_info"; }
-for l in "version=\"$version\"" "revision=\"$(git rev-parse HEAD)\"" "branch=\"$(git rev-parse --abbrev-ref HEAD)\"" 'goversion="go'; do
+for l in "version=\"$version\"" "revision=\"$(git rev-parse HEAD)\"" "branch=\"$(git rev-parse --abbrev-ref HEAD)\"" 'goversion="go' 'build_date="'; do
   grep -qF "$l" <<<"$line" || fail "build_info lacks $l: $line"
 done
 echo "   $line"
