@@ -56,6 +56,8 @@ type campaign struct {
 	asked, fired []netip.Prefix
 	// last is the API's last answer, for unblocks of active prefixes.
 	last state
+	// fwDown: firewalld was killed and is left down for a few operations.
+	fwDown bool
 	// forgedAsNobody: the lab's bus let uid 65534 connect (tried once).
 	forgedAsNobody *bool
 	violations     []string
@@ -146,6 +148,10 @@ func (c *campaign) setUp(bin string) {
 
 func (c *campaign) loop(end time.Time) {
 	for c.counts.Ops < maxOps && time.Now().Before(end) {
+		if c.fwDown {
+			c.fwStart()
+			c.counts.Add("firewalld_start", false)
+		}
 		ok := c.settleAndCheck()
 		if !ok && len(c.violations) > 20 {
 			break
@@ -154,7 +160,7 @@ func (c *campaign) loop(end time.Time) {
 		// effect is judged against a quiet responder go first.
 		if ok {
 			switch n := c.rng.IntN(10); {
-			case n == 0 && len(c.operator) < 4:
+			case n == 0 && len(c.operator) < 3:
 				c.opOperator()
 			case n <= 2 && c.s.backend == "firewalld":
 				c.opForge()
@@ -166,6 +172,9 @@ func (c *campaign) loop(end time.Time) {
 	}
 	if c.dir.isFull() {
 		c.opFree()
+	}
+	if c.fwDown {
+		c.fwStart()
 	}
 	c.settleAndCheck()
 }
@@ -187,6 +196,7 @@ var weights = []struct {
 	{"firewalld_complete_reload", 2, true},
 	{"firewalld_restart", 2, true},
 	{"firewalld_crash", 2, true},
+	{"firewalld_down", 2, true},
 	{"responder_crash", 3, true},
 	{"state_full", 2, true},
 	{"nft_table_deleted", 1, true},
@@ -207,7 +217,18 @@ func (c *campaign) op() {
 		}
 		n -= w.weight
 	}
+	if c.fwDown && strings.HasPrefix(kind, "firewalld_") {
+		// firewalld was killed and left down: the next firewalld fault
+		// brings it back instead.
+		c.fwStart()
+		c.counts.Add("firewalld_start", false)
+		return
+	}
 	switch kind {
+	case "firewalld_down":
+		out, err := c.l.FwOut("fw_crash")
+		c.log.Add("fw_crash (SIGKILL, left down): %v %s", err, oneLine(out))
+		c.fwDown = true
 	case "webhook_firing":
 		c.opFiring()
 	case "webhook_resolved":
@@ -411,6 +432,20 @@ func (c *campaign) opFirewalld(fn string) {
 	}
 }
 
+// fwStart starts the firewalld that firewalld_down left down.
+func (c *campaign) fwStart() {
+	start := time.Now()
+	out, err := c.l.FwOut("fw_start")
+	c.log.Add("fw_start: %v (%s)", err, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		_, _ = c.l.FwOut("fw_stop")
+		if out2, err := c.l.FwOut("fw_start"); err != nil {
+			c.t.Fatalf("firewalld does not start again: %v\n%s\n%s\nlog:\n%s", err, out, out2, c.log)
+		}
+	}
+	c.fwDown = false
+}
+
 func (c *campaign) opResponderCrash() {
 	c.r.kill()
 	err := c.r.start(startWithin)
@@ -450,8 +485,13 @@ func (c *campaign) opFree() {
 // the responder neither blocks nor lists now; it covers none of the lab's
 // probe addresses, so traffic still tells the responder's blocks apart.
 func (c *campaign) opOperator() {
-	for range 20 {
+	for range 40 {
+		// /27s, the blocks' commonest size, so that blocks of the same
+		// prefix come (and must leave the operator's source alone).
 		p := c.pool.Prefix()
+		if p.Bits() != 27 && p.Bits() != 64 {
+			continue
+		}
 		if slices.Contains(c.last.active, p) || slices.Contains(c.operator, p) || coversProbe(p) {
 			continue
 		}
