@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,10 +22,14 @@ import (
 	"github.com/synguard/synguard/internal/responderconfig"
 )
 
-// The operator commands talk to a running responder's API. Their defaults
-// are the host install's (docs/deploy.md): the responder on 127.0.0.1:9818,
-// the API token in /etc/synguard/api.token, readable by root; the unit's
-// EnvironmentFile may set the same two through the environment variables.
+// The operator commands talk to a running responder's API. Unless told
+// otherwise (flags, or SYNGUARD_API_URL and SYNGUARD_API_TOKEN_FILE), they
+// go where the installed service listens and authenticate as it expects:
+// the --web.listen-address and --config.file of ARGS in the unit's
+// EnvironmentFile (the packages' /etc/default or /etc/sysconfig file), the
+// API token of that config; without one, the host install's defaults
+// (docs/deploy.md): 127.0.0.1:9818 and /etc/synguard/api.token. Root reads
+// all of them.
 const (
 	defaultAPIURL       = "http://127.0.0.1:9818"
 	defaultAPITokenFile = "/etc/synguard/api.token"
@@ -33,10 +38,19 @@ const (
 	cliTimeout          = 30 * time.Second
 )
 
+// serviceEnvFiles are the packaged units' EnvironmentFiles (deb, rpm).
+func serviceEnvFiles() []string {
+	return []string{"/etc/default/synguard-responder", "/etc/sysconfig/synguard-responder"}
+}
+
 // cliFlags are the operator commands' flags.
 type cliFlags struct {
 	url, tokenFile, output   string
 	prefix, duration, reason string
+	// envFiles are where the service's ARGS are looked for; tests set it.
+	envFiles []string
+	// token is the bearer token the commands send, once resolved.
+	token string
 }
 
 // addCLI registers the operator commands, fail2ban-client and cscli style:
@@ -45,10 +59,10 @@ type cliFlags struct {
 // the prefixes blocked now.
 func (m *Main) addCLI(app *kingpin.Application) {
 	f := &m.cli
-	app.Flag("api.url", "Operator commands: the responder's address (its --web.listen-address).").
-		Envar(envAPIURL).Default(defaultAPIURL).StringVar(&f.url)
-	app.Flag("api.token-file", "Operator commands: the operator API's bearer token (api.bearer_token_file); a missing file sends none.").
-		Envar(envAPITokenFile).Default(defaultAPITokenFile).StringVar(&f.tokenFile)
+	app.Flag("api.url", "Operator commands: the responder's URL; default: the service's --web.listen-address (its EnvironmentFile's ARGS), else "+defaultAPIURL+".").
+		Envar(envAPIURL).StringVar(&f.url)
+	app.Flag("api.token-file", "Operator commands: the operator API's bearer token; default: the service's config's api.bearer_token_file, else "+defaultAPITokenFile+" (a missing file sends none).").
+		Envar(envAPITokenFile).StringVar(&f.tokenFile)
 	b := app.Command("blocks", "List, add and remove blocks of a running responder.")
 	b.Command("list", "List the blocks in force, the alerts waiting for the rate limit or the cap, and whether the responder is paused.").
 		Flag("output", "table or json.").Short('o').Default("table").EnumVar(&f.output, "table", "json")
@@ -64,12 +78,105 @@ func (m *Main) addCLI(app *kingpin.Application) {
 
 // withCLI adds the operator commands to the binary's own.
 func (m *Main) withCLI(cmds map[string]func(context.Context, *daemon.Runtime, *responderconfig.Config) error) map[string]func(context.Context, *daemon.Runtime, *responderconfig.Config) error {
-	cmds["blocks list"] = m.cliList
-	cmds["blocks add"] = m.cliAdd
-	cmds["blocks rm"] = m.cliRemove
-	cmds["pause"] = m.cliPause(true)
-	cmds["resume"] = m.cliPause(false)
+	for name, run := range map[string]func(context.Context, *daemon.Runtime, *responderconfig.Config) error{
+		"blocks list": m.cliList, "blocks add": m.cliAdd, "blocks rm": m.cliRemove,
+		"pause": m.cliPause(true), "resume": m.cliPause(false),
+	} {
+		cmds[name] = func(ctx context.Context, r *daemon.Runtime, cfg *responderconfig.Config) error {
+			if err := m.cli.resolve(r.Flags.ConfigFile, cfg); err != nil {
+				return err
+			}
+			return run(ctx, r, cfg)
+		}
+	}
 	return cmds
+}
+
+// resolve fills in the address and the token the flags left out: from the
+// service's EnvironmentFile, else the host install's defaults. configFile
+// and cfg are this command's own --config.file and its configuration: the
+// token of a config named on the command line wins over the service's.
+func (f *cliFlags) resolve(configFile string, cfg *responderconfig.Config) error {
+	args := serviceArgs(f.envFiles)
+	if f.url == "" {
+		f.url = defaultAPIURL
+		if a := args["--web.listen-address"]; a != "" {
+			f.url = "http://" + loopback(a)
+		}
+	}
+	switch {
+	case f.tokenFile != "":
+		return f.readToken(f.tokenFile)
+	case configFile != "" && cfg != nil:
+		f.token = cfg.APIToken
+	case args["--config.file"] != "":
+		c, err := responderconfig.Load(args["--config.file"])
+		if err != nil {
+			return fmt.Errorf("the service's config (for its API token): %w", err)
+		}
+		f.token = c.APIToken
+	default:
+		return f.readToken(defaultAPITokenFile)
+	}
+	return nil
+}
+
+// readToken reads the bearer token from path; a missing file sends none
+// (the list works without one).
+func (f *cliFlags) readToken(path string) error {
+	tok, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		f.token = strings.TrimSpace(string(tok))
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("read the API token: %w", err)
+	}
+	return nil
+}
+
+// serviceArgs reads ARGS="..." from the first EnvironmentFile of files that
+// exists (nil: the packaged units' paths) and returns its --flag=value
+// pairs.
+func serviceArgs(files []string) map[string]string {
+	if files == nil {
+		files = serviceEnvFiles()
+	}
+	out := map[string]string{}
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			v, ok := strings.CutPrefix(strings.TrimSpace(line), "ARGS=")
+			if !ok {
+				continue
+			}
+			for _, a := range strings.Fields(strings.Trim(v, `"'`)) {
+				if k, val, ok := strings.Cut(a, "="); ok && strings.HasPrefix(k, "--") {
+					out[k] = val
+				}
+			}
+		}
+		return out
+	}
+	return out
+}
+
+// loopback turns a listen address into one to connect to on this host:
+// ":9818" and "0.0.0.0:9818" are 127.0.0.1:9818, "[::]:9818" [::1]:9818.
+func loopback(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // apiError is the API's answer to a request it refused.
@@ -80,7 +187,7 @@ type apiError struct {
 
 func (e *apiError) Error() string {
 	if e.code == http.StatusUnauthorized {
-		return fmt.Sprintf("%s (401): pass the API token with --api.token-file", e.msg)
+		return fmt.Sprintf("%s (401): pass the API token with --api.token-file, or the responder's config with --config.file", e.msg)
 	}
 	return fmt.Sprintf("%s (%d)", e.msg, e.code)
 }
@@ -104,14 +211,8 @@ func (m *Main) call(ctx context.Context, method, path string, body, out any) err
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if method != http.MethodGet {
-		tok, err := os.ReadFile(m.cli.tokenFile)
-		switch {
-		case err == nil:
-			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-		case !errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("read the API token: %w", err)
-		}
+	if method != http.MethodGet && m.cli.token != "" {
+		req.Header.Set("Authorization", "Bearer "+m.cli.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -275,12 +376,15 @@ func (m *Main) cliPause(pause bool) func(context.Context, *daemon.Runtime, *resp
 }
 
 // blockedPrefixes completes blocks rm with the prefixes blocked now. kingpin
-// asks before it sets the flags, so the address is the environment's or
-// the default.
+// asks before it sets the flags, so the address is the environment's, the
+// service's or the default.
 func blockedPrefixes() []string {
 	c := &Main{cli: cliFlags{url: os.Getenv(envAPIURL)}}
 	if c.cli.url == "" {
 		c.cli.url = defaultAPIURL
+		if a := serviceArgs(nil)["--web.listen-address"]; a != "" {
+			c.cli.url = "http://" + loopback(a)
+		}
 	}
 	var l blockList
 	if c.call(context.Background(), http.MethodGet, "/api/v1/blocks", nil, &l) != nil {

@@ -131,20 +131,47 @@ func TestCLI(t *testing.T) {
 	}
 }
 
-// TestCLIDefaults: with no flags the commands go where the host install
-// puts the responder and its token.
+// TestCLIDefaults: with no flags the commands go where the installed
+// service listens, with the token of its config, read from ARGS in its
+// EnvironmentFile; without that file, where the host install puts them.
+// Flags and the environment win over both.
 func TestCLIDefaults(t *testing.T) {
+	dir := t.TempDir()
+	none := []string{filepath.Join(dir, "no-such-env-file")}
+	f := cliFlags{envFiles: none}
+	if err := f.resolve("", nil); err != nil || f.url != "http://127.0.0.1:9818" {
+		t.Errorf("host install defaults: %q %v", f.url, err)
+	}
+
+	token := filepath.Join(dir, "api.token")
+	os.WriteFile(token, []byte("from-the-service\n"), 0o600)
+	cfg := writeConfig(t, "api:\n  bearer_token_file: "+token+"\n")
+	env := filepath.Join(dir, "synguard-responder")
+	os.WriteFile(env, []byte("# Flags of synguard-responder\nARGS=\"--config.file="+cfg+" --web.listen-address=:19818\"\n"), 0o644)
+	f = cliFlags{envFiles: append(none, env)}
+	if err := f.resolve("", nil); err != nil || f.url != "http://127.0.0.1:19818" || f.token != "from-the-service" {
+		t.Errorf("from the EnvironmentFile: %q %q %v", f.url, f.token, err)
+	}
+
+	other := filepath.Join(dir, "other.token")
+	os.WriteFile(other, []byte("mine\n"), 0o600)
+	f = cliFlags{envFiles: []string{env}, url: "http://[::1]:9999", tokenFile: other}
+	if err := f.resolve("", nil); err != nil || f.url != "http://[::1]:9999" || f.token != "mine" {
+		t.Errorf("flags first: %q %q %v", f.url, f.token, err)
+	}
+
+	// The environment variables are the flags'.
+	t.Setenv(envAPIURL, "http://127.0.0.1:29818")
+	t.Setenv(envAPITokenFile, other)
 	m := NewMain(&bytes.Buffer{}, &bytes.Buffer{})
 	m.Main(context.Background(), []string{"--config.check"})
-	if m.cli.url != "http://127.0.0.1:9818" || m.cli.tokenFile != "/etc/synguard/api.token" {
-		t.Errorf("defaults: %q %q", m.cli.url, m.cli.tokenFile)
-	}
-	t.Setenv(envAPIURL, "http://127.0.0.1:19818")
-	t.Setenv(envAPITokenFile, "/run/token")
-	m = NewMain(&bytes.Buffer{}, &bytes.Buffer{})
-	m.Main(context.Background(), []string{"--config.check"})
-	if m.cli.url != "http://127.0.0.1:19818" || m.cli.tokenFile != "/run/token" {
+	if m.cli.url != "http://127.0.0.1:29818" || m.cli.tokenFile != other {
 		t.Errorf("from the environment: %q %q", m.cli.url, m.cli.tokenFile)
+	}
+	for in, want := range map[string]string{":9818": "127.0.0.1:9818", "0.0.0.0:1": "127.0.0.1:1", "[::]:2": "[::1]:2", "192.0.2.1:3": "192.0.2.1:3"} {
+		if got := loopback(in); got != want {
+			t.Errorf("loopback(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
