@@ -15,7 +15,8 @@ func saveV1(s *Store) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.path, data)
+	_, err = writeAtomic(s.path, data)
+	return err
 }
 
 // BenchmarkSave measures the cost of saving one changed block (an

@@ -220,6 +220,14 @@ func (s *Store) appendChange() error {
 	if err != nil {
 		return err
 	}
+	if j.f != nil && !j.current() {
+		// The journal was moved or deleted (the state directory with it):
+		// records written to the open file would be lost at start. The
+		// save writes a snapshot at the path instead, or fails loudly.
+		j.close()
+		j.mustCompact = true
+		return s.compact()
+	}
 	if j.f == nil {
 		f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
@@ -252,6 +260,17 @@ func (s *Store) appendChange() error {
 	return nil
 }
 
+// current reports whether the open journal is still the file at its path
+// (two stats, a few microseconds a save).
+func (j *journal) current() bool {
+	open, err := j.f.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Stat(j.path)
+	return err == nil && os.SameFile(open, named)
+}
+
 // compact writes the whole store as a version 2 snapshot and empties the
 // journal. A crash between the two leaves records the snapshot already
 // holds, which replay skips by their numbers.
@@ -261,14 +280,22 @@ func (s *Store) compact() error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(s.path, data); err != nil {
+	renamed, err := writeAtomic(s.path, data)
+	if !renamed {
 		return err
 	}
+	// In place: later records must number after it. Not durable if the
+	// directory's fsync failed: then the next save writes a snapshot
+	// again rather than a record that would follow a snapshot a crash
+	// could still undo.
 	j.seq++
 	j.snapSize = int64(len(data))
-	j.mustCompact = false
+	j.mustCompact = err != nil
 	clear(s.dirty)
 	s.header = false
+	if err != nil {
+		return err
+	}
 	if err := s.emptyJournal(); err != nil {
 		// Its records are in the snapshot now and are skipped at start;
 		// the next compaction tries again.

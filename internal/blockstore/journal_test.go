@@ -362,3 +362,32 @@ func TestMigrateV1(t *testing.T) {
 }
 
 func jsonStrict(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestStateDirectoryRemoved: with the state directory deleted under a
+// running store, a save fails (as the whole-file save did) instead of
+// going to the open, unlinked journal, and once the directory is back the
+// next save writes everything.
+func TestStateDirectoryRemoved(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	path := filepath.Join(dir, "state.json")
+	s := mustOpen(t, path)
+	defer s.Close()
+	fill(t, s, 3)
+	s.Put(nthBlock(3))
+	if err := s.Save(); err != nil || s.j.f == nil {
+		t.Fatalf("a record: %v (journal open %v)", err, s.j.f != nil)
+	}
+	os.RemoveAll(dir)
+	s.Put(nthBlock(4))
+	if err := s.Save(); err == nil {
+		t.Fatal("a save into a deleted state directory reported success")
+	}
+	os.MkdirAll(dir, 0o700)
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadBlocks(path)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("after the directory came back: %d records, %v", len(got), err)
+	}
+}

@@ -92,29 +92,30 @@ func readSnapshot(path string) (snap snapshot, size int64, ok bool, err error) {
 
 // writeAtomic replaces path with data crash-safely: temporary file, fsync,
 // rename, fsync of the directory. The file on disk is always either the
-// old or the new content.
-func writeAtomic(path string, data []byte) error {
+// old or the new content. renamed reports that the new content is in
+// place, if maybe not yet durably (the directory's fsync failed).
+func writeAtomic(path string, data []byte) (renamed bool, err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return err
+		return false, err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("fsync: %w", err)
+		return false, fmt.Errorf("fsync: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return false, err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+		return false, err
 	}
-	return syncDir(dir)
+	return true, syncDir(dir)
 }
 
 func syncDir(dir string) error {
@@ -177,7 +178,7 @@ func (s *Store) migrate() error {
 	orig, err := os.ReadFile(s.path)
 	if err == nil {
 		if _, statErr := os.Stat(kept); errors.Is(statErr, fs.ErrNotExist) {
-			err = writeAtomic(kept, orig)
+			_, err = writeAtomic(kept, orig)
 		}
 	}
 	if err == nil {

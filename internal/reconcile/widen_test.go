@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -147,5 +148,36 @@ func TestWidenRefusedByPolicy(t *testing.T) {
 	h.send(alert("198.51.100.0/27", true), alert("198.51.100.32/27", true))
 	if got := h.held(); got != "[198.51.100.0/27 198.51.100.32/27]" {
 		t.Fatalf("firewall holds %v: the /24 overlaps the allowlist", got)
+	}
+}
+
+// TestWidenSaveFailureChangesNothing: the widening and the block that
+// triggers it are one saved change: when the save fails, neither happens
+// and the narrow blocks stay in place.
+func TestWidenSaveFailureChangesNothing(t *testing.T) {
+	fw := newFaulty()
+	dir := t.TempDir()
+	h := start(t, filepath.Join(dir, "state", "state.json"), fw, newClock(), func(c *policy.Config) { c.Widening.MinBlocks = 3 })
+	h.send(alert("2001:db8:5:1::/64", true), alert("2001:db8:5:2::/64", true))
+	if err := os.RemoveAll(filepath.Join(dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.d.HandleAlerts(context.Background(), []policy.Alert{alert("2001:db8:5:3::/64", true)}); err == nil {
+		t.Fatal("an unsaved widening reported as done")
+	}
+	h.flush()
+	if got := h.held(); got != "[2001:db8:5:1::/64 2001:db8:5:2::/64]" {
+		t.Fatalf("firewall holds %v after a failed save", got)
+	}
+	if _, ok := h.store.Get(netip.MustParsePrefix("2001:db8:5::/48")); ok {
+		t.Fatal("the unsaved widened block is in the store")
+	}
+	for _, p := range []string{"2001:db8:5:1::/64", "2001:db8:5:2::/64"} {
+		if b, _ := h.store.Get(netip.MustParsePrefix(p)); !b.Active {
+			t.Fatalf("%s lifted by an unsaved widening: %+v", p, b)
+		}
+	}
+	if h.metric("synguard_responder_actions_total", "action", "widen", "result", "ok") != 0 {
+		t.Fatal("an unsaved widening counted")
 	}
 }
