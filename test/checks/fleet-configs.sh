@@ -4,7 +4,10 @@
 # amtool check-config and routing tests on the fleet's Alertmanager config,
 # one responder webhook per scraped host, the same host labels on each
 # host's exporter and responder, and the HA pair's flags accepted by the
-# real Alertmanager binary and pointing at each other.
+# real Alertmanager binary and pointing at each other; TLS with client
+# certificates everywhere a synguard port is reached: https scrapes and
+# webhooks with a client certificate, and web configs that require one and
+# allow exactly the identities that must get in.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,9 +21,11 @@ prom=$dir/prometheus.yml am=$dir/alertmanager.yml args=$dir/alertmanager.args
 tmp=$(mktemp -d /tmp/sgz-fleet-configs.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-# Prometheus: in its installed layout, rules/ beside it.
-cp "$prom" "$tmp/"
-mkdir "$tmp/rules"
+# Prometheus: in its installed layout, rules/ beside it. promtool stats the
+# tls_config files: they point into $tmp, at empty placeholders.
+sed "s#/etc/prometheus/tls/#$tmp/tls/#g" "$prom" >"$tmp/prometheus.yml"
+mkdir "$tmp/tls" "$tmp/rules"
+for f in $(grep -oE '/etc/prometheus/tls/[^ ]+' "$prom" | sort -u); do : >"$tmp/tls/${f##*/}"; done
 cp rules/*.yml "$tmp/rules/"
 out=$(promtool check config "$tmp/prometheus.yml" 2>&1) || { echo "$out"; exit 1; }
 echo "$out"
@@ -62,7 +67,7 @@ grep -q 'group_by: \[alertname, prefix\]' "$am" || fail "$am: block route must g
 # One webhook per scraped host, at that host's responder.
 urls=$(awk '/^  - name: synguard-responder/ { r = 1; next } /^  - name:/ { r = 0 } r && /url:/ { print $NF }' "$am")
 while read -r h t; do
-  grep -qx "http://$t/webhook" <<<"$urls" || fail "$am: no webhook for host $h's responder $t"
+  grep -qx "https://$t/webhook" <<<"$urls" || fail "$am: no webhook for host $h's responder $t"
 done <<<"$resp"
 [ "$(wc -l <<<"$urls")" = "$(wc -l <<<"$resp")" ] || fail "$am: $(wc -l <<<"$urls") webhooks for $(wc -l <<<"$resp") responders"
 [ "$(grep -c 'send_resolved: true' "$am")" -ge "$(wc -l <<<"$urls")" ] || fail "$am: every responder webhook needs send_resolved: true"
@@ -80,4 +85,31 @@ while IFS= read -r line; do
   n=$((n + 1))
 done < <(grep -E '^am[12]: ' "$args")
 [ "$n" = 2 ] || fail "$args: want flags for am1 and am2, found $n"
+# TLS: both synguard jobs scrape over https with a client certificate, and
+# every webhook carries one and the bearer token.
+for job in synguard-exporter synguard-responder; do
+  body=$(awk -v job="$job" '/^  - job_name:/ { injob = ($3 == job) } injob' "$prom")
+  grep -q '^    scheme: https$' <<<"$body" || fail "$prom: job $job does not scrape over https"
+  grep -q '^    tls_config:' <<<"$body" || fail "$prom: job $job has no tls_config (client certificate)"
+done
+for k in ca_file cert_file key_file; do
+  grep -q "^ *$k: /etc/prometheus/tls/" "$prom" || fail "$prom: tls_config has no $k"
+  grep -q "^ *$k: /etc/alertmanager/tls/" "$am" || fail "$am: the webhooks' tls_config has no $k"
+done
+n=$(grep -c 'http_config: [&*]synguard_http' "$am")
+[ "$n" = "$(wc -l <<<"$urls")" ] || fail "$am: $n of $(wc -l <<<"$urls") webhooks use the TLS and token http_config"
+grep -q 'credentials_file: ' "$am" || fail "$am: the webhooks carry no bearer token"
+# The web configs: client certificates required and verified, and exactly
+# who must get in: Prometheus everywhere, the Alertmanagers on the responder.
+sans() { awk '/client_allowed_sans:/ { s = 1; next } s && /^ +- / { print $2; next } { s = 0 }' "$1" | sort | tr '\n' ' '; }
+for w in exporter responder; do
+  f=$dir/$w-web.yml
+  [ -f "$f" ] || fail "$f missing"
+  for k in cert_file key_file client_ca_file; do grep -q "^  $k: /" "$f" || fail "$f: no $k"; done
+  grep -q '^  client_auth_type: RequireAndVerifyClientCert$' "$f" || fail "$f: client certificates not required"
+done
+[ "$(sans "$dir/exporter-web.yml")" = "prometheus.example.net " ] ||
+  fail "$dir/exporter-web.yml must allow Prometheus only, allows: $(sans "$dir/exporter-web.yml")"
+[ "$(sans "$dir/responder-web.yml")" = "am1.example.net am2.example.net prometheus.example.net " ] ||
+  fail "$dir/responder-web.yml must allow Prometheus and both Alertmanagers, allows: $(sans "$dir/responder-web.yml")"
 echo "fleet-configs.sh: ok"
