@@ -213,10 +213,25 @@ no_entry() {
   done
 }
 
+# expiry reads the state as the responder does: the snapshot, then the
+# journal's records after it ("CRC JSON" lines; a torn last one skipped).
 expiry() {
   python3 -c 'import json,sys
 d=json.load(open(sys.argv[1]))
-print(" ".join(b["expiry"] for b in d["blocks"] if b["prefix"]==sys.argv[2] and b["active"]))' \
+bs={b["prefix"]: b for b in d["blocks"]}
+try:
+    for line in open(sys.argv[1]+".journal"):
+        if not line.endswith("\n"):
+            break
+        r=json.loads(line[9:])
+        if r["seq"] <= d.get("seq", 0):
+            continue
+        bs.update((b["prefix"], b) for b in r.get("put", []))
+        for q in r.get("delete", []):
+            bs.pop(q, None)
+except FileNotFoundError:
+    pass
+print(" ".join(b["expiry"] for b in bs.values() if b["prefix"]==sys.argv[2] and b["active"]))' \
     "$root/var/lib/synguard-responder/state.json" "$flood_prefix"
 }
 
