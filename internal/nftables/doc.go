@@ -7,23 +7,23 @@
 //     blocks, each element with a kernel-side timeout a little past its
 //     block's expiry, so that a responder gone for good cannot leave a block
 //     forever;
-//   - chain prerouting_raw (hook prerouting, priority raw, before conntrack)
+//   - chain prerouting (hook prerouting, priority raw, before conntrack)
 //     drops TCP SYNs without ACK from a blocked prefix, so a flood never
-//     builds a conntrack entry;
-//   - chain input_filter (hook input, priority filter) drops other new
-//     inbound traffic from a blocked prefix, after conntrack, so that the
-//     host's own established connections to that range keep working.
+//     costs a conntrack entry;
+//   - chain input (hook input, priority filter) drops other inbound traffic
+//     from a blocked prefix after conntrack, unless it is established,
+//     related or untracked (IPv6 neighbour discovery), so that the host's
+//     own connections to that range keep working.
+//
+// Each rule counts what it drops: Collector exports the counters.
 //
 // The table is synguard's alone: nothing the operator makes lives in it, so
-// the backend never reports firewall.Preexisting, and Purge deletes the
-// whole table. Watch listens to nftables' netlink monitor for the deletion
+// firewall.Preexisting does not apply (the backend never reports it; an
+// operator's own drops belong in a table of their own, which the backend
+// never reads or changes), Sync leaves the sets holding exactly the cover
+// of what it is given, and Purge deletes the whole table. Watch listens to nftables' netlink monitor for the deletion
 // of the table, its sets or chains (nft flush ruleset, systemctl restart
 // nftables, nft delete table) and sends firewall.Reloaded; the driver's
 // periodic Sync is the backstop. Nothing outside table inet synguard is ever
 // read for change or touched.
 package nftables
-
-import (
-	// The netlink library the backend is written against.
-	_ "github.com/google/nftables"
-)
