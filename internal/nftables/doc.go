@@ -21,9 +21,11 @@
 // firewall.Preexisting does not apply (the backend never reports it; an
 // operator's own drops belong in a table of their own, which the backend
 // never reads or changes), Sync leaves the sets holding exactly the cover
-// of what it is given, and Purge deletes the whole table. Watch listens to nftables' netlink monitor for the deletion
-// of the table, its sets or chains (nft flush ruleset, systemctl restart
-// nftables, nft delete table) and sends firewall.Reloaded; the driver's
-// periodic Sync is the backstop. Nothing outside table inet synguard is ever
-// read for change or touched.
+// of what it is given, and Purge deletes the whole table.
+//
+// Watch listens to nftables' netlink monitor for the deletion of the
+// table, its sets or chains by another process (nft flush ruleset,
+// systemctl restart nftables, nft delete table) and sends
+// firewall.Reloaded; the driver's periodic Sync is the backstop. Nothing
+// outside table inet synguard is ever changed.
 package nftables
