@@ -22,7 +22,8 @@
     // The target label naming a machine. The exporter and the responder on
     // one host have different instances, so alerts and the dashboard group
     // by this label, and the responder applies a host-scoped block only on
-    // the host this label names (its config's host: must equal it).
+    // the host this label names (its config's host: must equal the label's
+    // value, and its alerts.host_label this name).
     hostLabel: 'host',
 
     // Where an alert's runbook section is: %s is the alert name in lower

@@ -51,7 +51,7 @@ func (l *Ledger) waitLocked(a policy.Alert, d policy.Decision, now time.Time) {
 	// Only the labels the policy reads, each clipped: what waits is bounded
 	// in count and in size, whatever the sender put in.
 	keep := map[string]string{l.pol.PrefixLabel: d.Prefix.String()}
-	for _, k := range []string{policy.LabelAlertName, policy.LabelScope, policy.LabelHost} {
+	for _, k := range []string{policy.LabelAlertName, policy.LabelScope, l.pol.HostLabelName()} {
 		if v, ok := a.Labels[k]; ok {
 			keep[k] = clip(v)
 		}

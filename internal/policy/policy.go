@@ -16,7 +16,9 @@ import (
 // Label names with a meaning to the responder besides the configured prefix
 // label.
 const (
-	// LabelHost names the host a host-scoped alert is for.
+	// LabelHost is the default name of the label that names the host a
+	// host-scoped alert is for (Config.HostLabel; the mixin's
+	// _config.hostLabel).
 	LabelHost = "host"
 	// LabelScope is "fleet" on alerts that apply on every host.
 	LabelScope = "scope"
@@ -38,6 +40,9 @@ type Config struct {
 	// Host is this responder's host name; "" accepts host-scoped alerts for
 	// any host (a single-host set-up).
 	Host string
+	// HostLabel is the alert label that names the host (LabelHost when
+	// empty): the same name as the mixin's _config.hostLabel.
+	HostLabel string
 	// MinLength is the shortest (broadest) prefix length blocked per family.
 	MinLength prefix.Lengths
 	// Allow holds the configured ranges never blocked; prefix.AlwaysAllowed
@@ -180,10 +185,18 @@ func (c *Config) Selects(a Alert) Reason {
 	if a.Labels[LabelScope] == ScopeFleet {
 		return ReasonNone
 	}
-	if h, ok := a.Labels[LabelHost]; ok && c.Host != "" && h != c.Host {
+	if h, ok := a.Labels[c.HostLabelName()]; ok && c.Host != "" && h != c.Host {
 		return ReasonOtherHost
 	}
 	return ReasonNone
+}
+
+// HostLabelName returns the label that names an alert's host.
+func (c *Config) HostLabelName() string {
+	if c.HostLabel == "" {
+		return LabelHost
+	}
+	return c.HostLabel
 }
 
 // AlertPrefix returns the canonical prefix an alert names.

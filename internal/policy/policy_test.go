@@ -52,6 +52,14 @@ func TestSelects(t *testing.T) {
 	if got := c.Selects(Alert{Labels: map[string]string{"action": "block", "alertname": "SynFlood", "host": "mx2"}}); got != ReasonNone {
 		t.Fatalf("without a configured host any host's alert applies, got %q", got)
 	}
+	// A fleet whose mixin names the host label "node".
+	c.Host, c.HostLabel = "mx1", "node"
+	if got := c.Selects(Alert{Labels: map[string]string{"action": "block", "alertname": "SynFlood", "node": "mx2", "host": "mx1"}}); got != ReasonOtherHost {
+		t.Fatalf("with host_label node, an alert for node mx2 must be refused, got %q", got)
+	}
+	if got := c.Selects(Alert{Labels: map[string]string{"action": "block", "alertname": "SynFlood", "node": "mx1", "host": "mx2"}}); got != ReasonNone {
+		t.Fatalf("with host_label node, the host label means nothing, got %q", got)
+	}
 }
 
 func TestAlertPrefixAndCheck(t *testing.T) {

@@ -61,9 +61,12 @@ type API struct {
 
 // Alerts selects the alerts that ask for blocks.
 type Alerts struct {
-	PrefixLabel string                       `yaml:"prefix_label"`
-	Match       map[string]string            `yaml:"match"`
-	MatchRE     map[string]configfile.Regexp `yaml:"match_re"`
+	PrefixLabel string `yaml:"prefix_label"`
+	// HostLabel names the label that says which host an alert is for: the
+	// mixin's _config.hostLabel (default host).
+	HostLabel string                       `yaml:"host_label"`
+	Match     map[string]string            `yaml:"match"`
+	MatchRE   map[string]configfile.Regexp `yaml:"match_re"`
 }
 
 // Policy is the safety policy.
@@ -157,7 +160,7 @@ func Default() *Config {
 	return &Config{
 		StateFile: "/var/lib/synguard-responder/state.json",
 		Webhook:   Webhook{MaxBodyBytes: 4 << 20, MaxAlerts: 1000},
-		Alerts:    Alerts{PrefixLabel: p.PrefixLabel, MatchRE: map[string]configfile.Regexp{}},
+		Alerts:    Alerts{PrefixLabel: p.PrefixLabel, HostLabel: policy.LabelHost, MatchRE: map[string]configfile.Regexp{}},
 		Policy: Policy{
 			MinPrefixLength:   p.MinLength,
 			Allowlist:         prefix.List{},
@@ -232,6 +235,9 @@ func (c *Config) validate(root *yaml.Node) error {
 	if c.Alerts.PrefixLabel == "" || !model.LegacyValidation.IsValidLabelName(c.Alerts.PrefixLabel) {
 		return configfile.Errorf(at("alerts.prefix_label"), "alerts.prefix_label %q is not a label name", c.Alerts.PrefixLabel)
 	}
+	if c.Alerts.HostLabel == "" || !model.LegacyValidation.IsValidLabelName(c.Alerts.HostLabel) {
+		return configfile.Errorf(at("alerts.host_label"), "alerts.host_label %q is not a label name", c.Alerts.HostLabel)
+	}
 	for k := range c.Alerts.Match {
 		if !model.LegacyValidation.IsValidLabelName(k) {
 			return configfile.Errorf(at("alerts.match"), "alerts.match: %q is not a label name", k)
@@ -302,6 +308,7 @@ func (c *Config) PolicyConfig() policy.Config {
 	}
 	return policy.Config{
 		PrefixLabel:   c.Alerts.PrefixLabel,
+		HostLabel:     c.Alerts.HostLabel,
 		Match:         c.Alerts.Match,
 		MatchRE:       re,
 		Host:          c.Host,

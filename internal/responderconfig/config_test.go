@@ -52,6 +52,7 @@ func TestBad(t *testing.T) {
 		{"same sets", "firewall:\n  firewalld:\n    ipset_ipv4: synguard6\n", ":3: firewalld.ipset_ipv6: the IPv4 and IPv6 ipsets need different names"},
 		{"cap over maxelem", "policy:\n  max_active_blocks: 70000\n", ":2: policy.max_active_blocks 70000 exceeds"},
 		{"bad regexp", "alerts:\n  match_re:\n    alertname: \"(\"\n", ":3: bad regular expression"},
+		{"bad host label", "alerts:\n  host_label: \"no-de\"\n", `:2: alerts.host_label "no-de" is not a label name`},
 		{"empty token", "webhook:\n  bearer_token_file: " + empty + "\n", "is empty"},
 		{"missing token", "api:\n  bearer_token_file: /nonexistent/token\n", ":2: read bearer token"},
 		{"zero rate", "policy:\n  rate_limit:\n    blocks_per_minute: 0\n", ":1: policy: rate limit must be positive"},
