@@ -1,38 +1,16 @@
 package main
 
 import (
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/synguard/synguard/internal/daemontest"
 	"github.com/synguard/synguard/internal/firewalld/firewalldtest"
 )
 
 // readNotify is a real $NOTIFY_SOCKET for the responder's sd_notify.
-func readNotify(t *testing.T) <-chan string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	got := make(chan string, 4)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			got <- string(buf[:n])
-		}
-	}()
-	return got
-}
+func readNotify(t *testing.T) <-chan string { return daemontest.NotifySocket(t) }
 
 func waitReady(t *testing.T, got <-chan string) {
 	t.Helper()

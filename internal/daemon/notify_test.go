@@ -5,36 +5,15 @@ import (
 	"context"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/synguard/synguard/internal/daemontest"
 )
 
-// notifySocket is a real $NOTIFY_SOCKET, the datagram socket systemd gives
-// a Type=notify service, read by the test.
-func notifySocket(t *testing.T) <-chan string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	got := make(chan string, 10)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			got <- string(buf[:n])
-		}
-	}()
-	return got
-}
+// notifySocket is a real $NOTIFY_SOCKET read by the test.
+func notifySocket(t *testing.T) <-chan string { return daemontest.NotifySocket(t) }
 
 // TestReadyWaitsForListeningAndHolds: READY=1 goes to systemd through the
 // real sd_notify protocol once the server listens and every HoldReady has
