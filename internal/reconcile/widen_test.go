@@ -181,3 +181,22 @@ func TestWidenSaveFailureChangesNothing(t *testing.T) {
 		t.Fatal("an unsaved widening counted")
 	}
 }
+
+// TestWidenAtStart: a state whose ranges filled up while widening was off
+// (or before it existed) is widened when the responder starts with it on.
+func TestWidenAtStart(t *testing.T) {
+	fw := newFaulty()
+	clk := newClock()
+	path := filepath.Join(t.TempDir(), "state.json")
+	h := start(t, path, fw, clk, nil)
+	h.send(alert("198.51.100.0/27", true), alert("198.51.100.32/27", true), alert("198.51.100.64/27", true),
+		alert("203.0.113.128/27", true))
+	h.stop()
+	h = start(t, path, fw, clk, func(c *policy.Config) { c.Widening.MinBlocks = 3 })
+	if got := h.held(); got != "[198.51.100.0/24 203.0.113.128/27]" {
+		t.Fatalf("after a start with widening on: firewall holds %v", got)
+	}
+	if b, _ := h.store.Get(netip.MustParsePrefix("198.51.100.0/24")); b.Source != blockstore.SourceWiden || !b.Expiry.Equal(clk.Now().Add(time.Hour)) {
+		t.Fatalf("widened at start: %+v", b)
+	}
+}
