@@ -2,28 +2,60 @@ package lab
 
 import (
 	"fmt"
+	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/synguard/synguard/internal/lab/labpki"
 )
 
 // Fleet is a fleet lab (test/lab/fleet.sh): Hosts victims, each with its
 // own private firewalld, services, exporter and responder; one
 // Prometheus; two Alertmanagers (am1, am2) clustered over their real
-// gossip; one attacker namespace that floods any victim.
+// gossip; one attacker namespace that floods any victim. As deploy/fleet/
+// has it, the exporters and responders listen on their victim's own
+// address and serve TLS requiring a client certificate with an allowed SAN;
+// Prometheus and each Alertmanager present their own.
 type Fleet struct {
 	*Loop
 	Hosts int
 }
 
-// StartFleet builds the binaries and brings up a fleet of hosts (at least
-// 3) named with prefix; see NewLoop for the skips and the cleanup.
+// The fleet's client identities: the SANs deploy/fleet/*-web.yml allow, and
+// one the CA signed that none allows.
+const (
+	ClientPrometheus = "prometheus.example.net"
+	ClientIntruder   = "intruder.example.net"
+)
+
+// ClientAM is Alertmanager k's client identity (am1.example.net, ...).
+func ClientAM(k int) string { return fmt.Sprintf("am%d.example.net", k) }
+
+// StartFleet builds the binaries, writes the fleet's PKI into the state
+// directory (labpki: a certificate per victim, for its name victimI and its
+// management address; the clients Prometheus, am1, am2 and the intruder)
+// and brings up a fleet of hosts (at least 3) named with prefix; see
+// NewLoop for the skips and the cleanup.
 func StartFleet(t testing.TB, prefix string, hosts int) *Fleet {
 	t.Helper()
 	f := &Fleet{Loop: NewLoop(t, prefix, LoopOptions{Fleet: true}), Hosts: hosts}
 	f.Must("loop_init")
 	f.Build()
+	spec := labpki.Spec{Clients: []string{ClientPrometheus, ClientAM(1), ClientAM(2), ClientIntruder}}
+	for i := 1; i <= hosts; i++ {
+		addr := strings.TrimSpace(f.Must(fmt.Sprintf("loop_victim_mgmt_ip %d", i)))
+		ip := net.ParseIP(addr)
+		if ip == nil {
+			t.Fatalf("victim %d's management address %q", i, addr)
+		}
+		spec.Servers = append(spec.Servers, labpki.Server{Name: fmt.Sprintf("victim%d", i), IP: ip})
+	}
+	if err := labpki.Write(filepath.Join(f.State, "pki"), spec); err != nil {
+		t.Fatalf("the fleet's PKI: %v", err)
+	}
 	t0 := time.Now()
 	f.Must(fmt.Sprintf("fleet_up %d", hosts))
 	t.Logf("fleet of %d hosts up in %s", hosts, time.Since(t0).Round(time.Second))
@@ -112,4 +144,36 @@ func (f *Fleet) AlertActive(alert, prefix string) (int64, bool) {
 	}
 	ms, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
 	return ms, err == nil
+}
+
+// Port numbers of victims' exporter and responder.
+const (
+	ExporterPort  = 9817
+	ResponderPort = 9818
+)
+
+// Request is one HTTP request a test sends from the monitoring namespace
+// (where Prometheus and the Alertmanagers dial from) to a victim.
+type Request struct {
+	Host, Port int
+	Path       string
+	// Client is whose certificate is presented: a Client* name, ClientAM,
+	// "none" (TLS without a certificate) or "plain" (http, no TLS).
+	Client string
+	// Token is the bearer token ("-": the lab's webhook token); with Body
+	// the request is a POST.
+	Token, Body string
+}
+
+// Code is the HTTP status req got: 0 when no HTTP answer came (the TLS
+// handshake was refused).
+func (f *Fleet) Code(req Request) int {
+	f.t.Helper()
+	out := f.Must(fmt.Sprintf("fleet_https_code %d %d %q %q %q %q",
+		req.Host, req.Port, req.Path, req.Client, req.Token, req.Body))
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		f.t.Fatalf("fleet_https_code printed %q", out)
+	}
+	return n
 }

@@ -25,7 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 # tls_config files: they point into $tmp, at empty placeholders.
 sed "s#/etc/prometheus/tls/#$tmp/tls/#g" "$prom" >"$tmp/prometheus.yml"
 mkdir "$tmp/tls" "$tmp/rules"
-for f in $(grep -oE '/etc/prometheus/tls/[^ ]+' "$prom" | sort -u); do : >"$tmp/tls/${f##*/}"; done
+grep -oE '/etc/prometheus/tls/[^ ]+' "$prom" | sort -u | while read -r f; do : >"$tmp/tls/${f##*/}"; done
 cp rules/*.yml "$tmp/rules/"
 out=$(promtool check config "$tmp/prometheus.yml" 2>&1) || { echo "$out"; exit 1; }
 echo "$out"

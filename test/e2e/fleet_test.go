@@ -44,7 +44,16 @@ func envInt(t *testing.T, name string, def int) int {
 // deploy/fleet/, docs/fleet.md): three victims, each with its own private
 // firewalld, services, exporter and responder; one Prometheus; two
 // Alertmanagers clustered over their real gossip; an attacker namespace.
+// Every exporter and responder listens on its victim's own address and
+// serves TLS requiring a client certificate with an allowed SAN
+// (deploy/fleet/*-web.yml); Prometheus scrapes and each Alertmanager posts
+// its webhooks with a client certificate of its own and the bearer token.
 //
+//  0. tls: from where Prometheus and the Alertmanagers dial, a scrape or a
+//     webhook without a client certificate, or with one the CA signed for
+//     a SAN no web config allows, gets no HTTP answer; the exporter lets in
+//     Prometheus only, the responder Prometheus and the Alertmanagers (and
+//     their webhook the token too); plain http gets no metrics;
 //  1. fleet: one /27 floods hosts 1 and 2: blocked on every host by the
 //     fleet rule, exactly one new block and one firewalld entry each;
 //  2. host: a /27 floods the last host only: blocked there (host rule) and
@@ -97,6 +106,44 @@ func TestFleet(t *testing.T) {
 		all[i] = i + 1
 	}
 	one := func(int) int { return 1 }
+
+	{
+		t.Log("== 0 tls")
+		type check struct {
+			what string
+			req  lab.Request
+			want int
+		}
+		const webhookBody = "{}" // reaches the handler, which refuses it: 400
+		var checks []check
+		for i := 1; i <= hosts; i++ {
+			exp := func(client string) lab.Request {
+				return lab.Request{Host: i, Port: lab.ExporterPort, Path: "/metrics", Client: client}
+			}
+			hook := func(client, token string) lab.Request {
+				return lab.Request{Host: i, Port: lab.ResponderPort, Path: "/webhook", Client: client, Token: token, Body: webhookBody}
+			}
+			checks = append(checks,
+				check{"exporter scraped by Prometheus", exp(lab.ClientPrometheus), 200},
+				check{"responder scraped by Prometheus", lab.Request{Host: i, Port: lab.ResponderPort, Path: "/metrics", Client: lab.ClientPrometheus}, 200},
+				check{"exporter scraped without a client certificate", exp("none"), 0},
+				check{"exporter scraped with a certificate for a SAN not allowed", exp(lab.ClientIntruder), 0},
+				check{"exporter scraped by an Alertmanager (allowed on the responder only)", exp(lab.ClientAM(1)), 0},
+				check{"exporter scraped over plain http", exp("plain"), 400},
+				check{"webhook from am1 with the token (to the handler: a bad body)", hook(lab.ClientAM(1), "-"), 400},
+				check{"webhook from am2 with the token (to the handler: a bad body)", hook(lab.ClientAM(2), "-"), 400},
+				check{"webhook from am1 without the token", hook(lab.ClientAM(1), ""), 401},
+				check{"webhook with the token, without a client certificate", hook("none", "-"), 0},
+				check{"webhook with the token, a certificate for a SAN not allowed", hook(lab.ClientIntruder, "-"), 0},
+			)
+		}
+		for _, c := range checks {
+			if got := f.Code(c.req); got != c.want {
+				t.Errorf("host %d: %s: HTTP %d, want %d (0: TLS handshake refused)", c.req.Host, c.what, got, c.want)
+			}
+		}
+		t.Logf("%d TLS checks on %d hosts", len(checks), hosts)
+	}
 
 	{
 		t.Log("== 1 fleet")

@@ -6,10 +6,24 @@
 # clustered over their real gossip, all on configs derived from
 # deploy/fleet/ (docs/fleet.md). Source this file; it defines functions only.
 #
+#   netns $LOOP_NAME-v<i>
+#     synguard-exporter   https://203.0.113.(8i+1):9817  deploy/fleet/exporter-web.yml
+#     synguard-responder  https://203.0.113.(8i+1):9818  deploy/fleet/responder-web.yml
 #   netns $LOOP_NAME-mon
 #     Prometheus  127.0.0.1:9090  (deploy/fleet/prometheus.yml, rules/*.yml)
 #     am1         127.0.0.1:9093, gossip 127.0.0.1:9094 \  deploy/fleet/alertmanager.args,
 #     am2         127.0.0.2:9093, gossip 127.0.0.2:9094 /  addresses replaced
+#
+# As deploy/fleet/ has it, every exporter and responder listens on its
+# host's own (management) address, serves TLS and requires a client
+# certificate of the fleet's CA with an allowed SAN: Prometheus scrapes with
+# its own (prometheus.example.net), each Alertmanager posts its webhooks with
+# its own (am1.example.net, am2.example.net) and the bearer token
+# $LOOP_STATE/webhook.token. The PKI is written beforehand into
+# $LOOP_STATE/pki (internal/lab/labpki, from Go: StartFleet): ca.crt, victim<i>
+# (SANs victim<i> and its management address), the three clients and
+# intruder.example.net (signed by the CA, allowed nowhere). The lab's own
+# reads of a victim go through TLS as Prometheus.
 #
 # Parameters: those of loop.sh, and
 #   FLEET_PEER_TIMEOUT  Alertmanager --cluster.peer-timeout [5s]: how long
@@ -21,6 +35,94 @@ FLEET__DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 fleet_am_ip() { printf '127.0.0.%s' "$1"; }
 
+# fleet_pki: the lab's PKI directory (written by internal/lab/labpki).
+fleet_pki() { printf '%s/pki' "$(loop__state)"; }
+
+# fleet_curl NS CLIENT CURL_ARGS...: curl in namespace NS over TLS verified
+# by the lab's CA, with CLIENT's certificate (none when CLIENT is "none").
+fleet_curl() {
+  local ns=$1 c=$2 pki
+  pki=$(fleet_pki); shift 2
+  if [ "$c" = none ]; then
+    ip netns exec "$ns" curl --cacert "$pki/ca.crt" "$@"
+  else
+    ip netns exec "$ns" curl --cacert "$pki/ca.crt" --cert "$pki/$c.crt" --key "$pki/$c.key" "$@"
+  fi
+}
+
+# fleet_webconfig I NAME: victim I's --web.config.file for NAME (exporter or
+# responder), derived from deploy/fleet/NAME-web.yml; prints its path.
+fleet_webconfig() {
+  local f
+  f="$(loop__state)/$2$1-web.yml"
+  "$(loop__bin)/lab/labconfig" webconfig -in "$(loop__repo)/deploy/fleet/$2-web.yml" \
+    -pki "$(fleet_pki)" -server "victim$1" >"$f" || return 1
+  printf '%s' "$f"
+}
+
+# fleet_victim_url I PORT PATH: the https URL of victim I's PORT.
+fleet_victim_url() { printf 'https://%s:%s%s' "$(loop_victim_mgmt_ip "$1")" "$2" "$3"; }
+
+# fleet_exporter_up I / fleet_responder_up I: victim I's exporter (:9817) and
+# responder (:9818) as deploy/fleet/ has them: on the victim's own address,
+# with --web.config.file; up once they answer Prometheus's certificate.
+fleet_exporter_up() {
+  local i=$1 vns cfg web
+  vns=$(loop_victim_ns "$i")
+  cfg=$(loop_exporter_config "$i")
+  if ! "$(loop_binary exporter)" --config.file="$cfg" --config.check >"$(loop__state)/logs/exporter$i.check" 2>&1; then
+    loop_log "exporter refuses the probes section ($(tail -1 "$(loop__state)/logs/exporter$i.check")): running without probes"
+    cfg=$(LOOP_PROBES=0 loop_exporter_config "$i")
+  fi
+  web=$(fleet_webconfig "$i" exporter) || return 1
+  loop__spawn "exporter$i" "$vns" "$(loop_binary exporter)" --config.file="$cfg" \
+    --web.listen-address="$(loop_victim_mgmt_ip "$i"):9817" --web.config.file="$web"
+  loop_wait_until 20 fleet_curl "$vns" prometheus.example.net -fsS -o /dev/null --max-time 2 "$(fleet_victim_url "$i" 9817 /metrics)" || {
+    loop_log "exporter in $vns did not come up"; tail -20 "$(loop__state)/logs/exporter$i.log" >&2; return 1; }
+}
+fleet_responder_up() {
+  local i=$1 vns cfg web
+  vns=$(loop_victim_ns "$i")
+  cfg=$(LOOP_RESPONDER_SET="${LOOP_RESPONDER_SET:-} webhook.bearer_token_file=$(loop__state)/webhook.token" loop_responder_config "$i") || return 1
+  web=$(fleet_webconfig "$i" responder) || return 1
+  mkdir -p "$(loop__state)/responder$i"
+  loop__spawn "responder$i" "$vns" env DBUS_SYSTEM_BUS_ADDRESS="$(loop_victim_bus "$i")" \
+    "$(loop_binary responder)" --config.file="$cfg" \
+    --web.listen-address="$(loop_victim_mgmt_ip "$i"):9818" --web.config.file="$web"
+  loop_wait_until 20 fleet_curl "$vns" prometheus.example.net -fsS -o /dev/null --max-time 2 "$(fleet_victim_url "$i" 9818 /metrics)" || {
+    loop_log "responder in $vns did not come up"; tail -20 "$(loop__state)/logs/responder$i.log" >&2; return 1; }
+}
+
+# fleet_victim_up I: victim I whole (loop_victim_up's stages), its exporter
+# and responder served as deploy/fleet/ has them.
+fleet_victim_up() {
+  local i=$1
+  loop_victim_net_up "$i" || return 1
+  loop_victim_fw_up "$i" || return 1
+  loop_services_up "$i" || return 1
+  fleet_exporter_up "$i" || return 1
+  fleet_responder_up "$i" || return 1
+}
+
+# fleet_https_code I PORT PATH CLIENT [TOKEN|-] [BODY]: from the monitoring
+# namespace (where Prometheus and the Alertmanagers dial from), the HTTP
+# status victim I's PORT answers PATH with to CLIENT's certificate (none:
+# no certificate; plain: plain http, no TLS); with TOKEN ("-" for the lab's
+# webhook token) as bearer and BODY, a POST. 000 when no HTTP answer came
+# (the TLS handshake was refused).
+fleet_https_code() {
+  local i=$1 port=$2 path=$3 c=$4 tok=${5:-} body=${6:-} args=(-sS -o /dev/null -w '%{http_code}' --max-time 3)
+  [ "$tok" = - ] && tok=$(cat "$(loop__state)/webhook.token")
+  [ -n "$tok" ] && args+=(-H "Authorization: Bearer $tok")
+  [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data "$body")
+  if [ "$c" = plain ]; then
+    ip netns exec "$(loop_mon_ns)" curl "${args[@]}" "http://$(loop_victim_mgmt_ip "$i"):$port$path" 2>/dev/null
+  else
+    fleet_curl "$(loop_mon_ns)" "$c" "${args[@]}" "$(fleet_victim_url "$i" "$port" "$path")" 2>/dev/null
+  fi
+  true   # curl fails with no answer; the code (000) says so
+}
+
 # fleet_am_args K: Alertmanager K's flags, the line "amK: ..." of
 # deploy/fleet/alertmanager.args with the lab's paths and addresses.
 fleet_am_args() {
@@ -29,7 +131,7 @@ fleet_am_args() {
   line=$(grep -E "^am$k: " "$(loop__repo)/deploy/fleet/alertmanager.args") || return 1
   line=${line#"am$k: "}
   sed -E \
-    -e "s#--config.file=[^ ]+#--config.file=$st/alertmanager.yml#" \
+    -e "s#--config.file=[^ ]+#--config.file=$st/alertmanager$k.yml#" \
     -e "s#--storage.path=[^ ]+#--storage.path=$st/am$k-data#" \
     -e "s#--web.listen-address=[^ ]+#--web.listen-address=$(fleet_am_ip "$k"):9093#" \
     -e "s#--cluster.listen-address=[^ ]+#--cluster.listen-address=$(fleet_am_ip "$k"):9094#" \
@@ -84,17 +186,22 @@ fleet_am_webhooks() {
 
 # fleet_mon_up N: Prometheus and the Alertmanager pair, watching victims
 # 1..N, configs derived from deploy/fleet/ (labconfig: lab addresses, 1 s
-# intervals, no token). Waits until the pair is one cluster and Prometheus
-# has discovered both.
+# intervals, the lab's PKI and token; one config per Alertmanager, as each
+# presents its own client certificate). Waits until the pair is one cluster
+# and Prometheus has discovered both.
 fleet_mon_up() {
   local n=$1 st repo mon i hosts=()
   st=$(loop__state); repo=$(loop__repo); mon=$(loop_mon_ns)
   for (( i = 1; i <= n; i++ )); do hosts+=(-host "victim$i=$(loop_victim_mgmt_ip "$i")"); done
   "$(loop__bin)/lab/labconfig" prometheus -in "$repo/deploy/fleet/prometheus.yml" -rules "$repo/rules" \
-    -alertmanager "$(fleet_am_ip 1):9093,$(fleet_am_ip 2):9093" "${hosts[@]}" >"$st/prometheus.yml" || return 1
-  "$(loop__bin)/lab/labconfig" alertmanager -in "$repo/deploy/fleet/alertmanager.yml" "${hosts[@]}" >"$st/alertmanager.yml" || return 1
+    -alertmanager "$(fleet_am_ip 1):9093,$(fleet_am_ip 2):9093" "${hosts[@]}" \
+    -pki "$(fleet_pki)" -client prometheus.example.net >"$st/prometheus.yml" || return 1
   promtool check config "$st/prometheus.yml" >"$st/logs/promtool.log" 2>&1 || { cat "$st/logs/promtool.log" >&2; return 1; }
-  amtool check-config "$st/alertmanager.yml" >"$st/logs/amtool.log" 2>&1 || { cat "$st/logs/amtool.log" >&2; return 1; }
+  for i in 1 2; do
+    "$(loop__bin)/lab/labconfig" alertmanager -in "$repo/deploy/fleet/alertmanager.yml" "${hosts[@]}" \
+      -pki "$(fleet_pki)" -client "am$i.example.net" -token "$st/webhook.token" >"$st/alertmanager$i.yml" || return 1
+    amtool check-config "$st/alertmanager$i.yml" >"$st/logs/amtool$i.log" 2>&1 || { cat "$st/logs/amtool$i.log" >&2; return 1; }
+  done
   fleet_am_up 1 || return 1
   fleet_am_up 2 || return 1
   mkdir -p "$st/prometheus-data"
@@ -109,12 +216,15 @@ fleet_mon_up() {
 }
 
 # fleet_up N: the whole fleet: attacker and monitoring namespaces, victims
-# 1..N, monitoring, every target scraped.
+# 1..N, monitoring, every target scraped (over TLS: the PKI must be in
+# fleet_pki already). The webhook token is made here, fresh per lab.
 fleet_up() {
   local n=$1 i
+  [ -s "$(fleet_pki)/ca.crt" ] || { loop_log "no PKI in $(fleet_pki) (internal/lab/labpki writes it)"; return 1; }
+  ( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$(loop__state)/webhook.token" )
   loop_net_up || return 1
   for (( i = 1; i <= n; i++ )); do
-    loop_victim_up "$i" || return 1
+    fleet_victim_up "$i" || return 1
   done
   fleet_mon_up "$n" || return 1
   loop_targets_up "$n" 60 || { loop_log "not every exporter and responder is scraped"; return 1; }
@@ -154,7 +264,7 @@ fleet_fw_count() { loop_fw_blocked "$1" | grep -cxF -- "$2"; }
 # responder (0 when absent), e.g.
 # 'synguard_responder_actions_total{action="block",result="ok"}'.
 fleet_resp_metric() {
-  ip netns exec "$(loop_victim_ns "$1")" curl -fsS --max-time 2 http://127.0.0.1:9818/metrics |
+  fleet_curl "$(loop_mon_ns)" prometheus.example.net -fsS --max-time 2 "$(fleet_victim_url "$1" 9818 /metrics)" |
     awk -v s="$2" 'index($0, s " ") == 1 {v = $2} END {print v + 0}'
 }
 

@@ -3,7 +3,10 @@
 // configs an operator is told to install, changed only where a lab must
 // differ: 1 s scrape and evaluation intervals, the lab's addresses, one
 // target per victim with its host label, absolute rule paths, and no bearer
-// token file (the lab's responder runs without one).
+// token file (the lab's responder runs without one). With -pki (the fleet
+// lab, whose example serves TLS with client certificates) every tls_config
+// instead points at the lab's PKI (internal/lab/labpki) as client -client,
+// and the webhooks keep their http_config with the token file -token.
 //
 //	labconfig prometheus -in deploy/prometheus/prometheus.yml -rules DIR \
 //	    -host victim1=203.0.113.9 [-host ...] -alertmanager 127.0.0.1:9093 [-interval 1s]
@@ -12,6 +15,8 @@
 //	labconfig set -in examples/responder.yml -set host=victim1 \
 //	    -set policy.block_duration.base=20s [-set ...] [-add origin.asn_database=PATH ...]
 //	labconfig origin -dir DIR   # asn.mmdb and country.mmdb for the lab's ranges
+//	labconfig prometheus|alertmanager ... -pki DIR -client NAME [-token FILE]
+//	labconfig webconfig -in deploy/fleet/responder-web.yml -pki DIR -server victim1
 package main
 
 import (
@@ -57,6 +62,11 @@ func main() {
 	fs.Var(&sets, "set", "KEY.PATH=VALUE, VALUE read as YAML (set; repeatable)")
 	fs.Var(&adds, "add", "KEY.PATH=VALUE for a key the shipped file leaves out or comments out (set; repeatable)")
 	dir := fs.String("dir", "", "directory to write the databases to (origin)")
+	var t tlsPaths
+	fs.StringVar(&t.pki, "pki", "", "the lab's PKI directory: point every tls_config there (prometheus, alertmanager, webconfig)")
+	fs.StringVar(&t.client, "client", "", "client certificate NAME.crt/NAME.key in -pki (prometheus, alertmanager)")
+	fs.StringVar(&t.server, "server", "", "server certificate NAME.crt/NAME.key in -pki (webconfig)")
+	fs.StringVar(&t.token, "token", "", "bearer token file of the webhooks, with -pki (alertmanager; none when empty)")
 	fs.Parse(os.Args[2:])
 	if os.Args[1] == "origin" {
 		if err := originDBs(*dir); err != nil {
@@ -64,7 +74,7 @@ func main() {
 		}
 		return
 	}
-	if *in == "" || (len(hs) == 0 && os.Args[1] != "set") {
+	if *in == "" || (len(hs) == 0 && os.Args[1] != "set" && os.Args[1] != "webconfig") {
 		fmt.Fprintln(os.Stderr, "labconfig: -in and at least one -host are required")
 		os.Exit(2)
 	}
@@ -79,8 +89,13 @@ func main() {
 	switch os.Args[1] {
 	case "prometheus":
 		err = prometheus(cfg, hs, *rules, strings.Split(*am, ","), *interval)
+		if err == nil && t.pki != "" {
+			err = t.clientTLS(cfg["scrape_configs"])
+		}
 	case "alertmanager":
-		err = alertmanager(cfg, hs)
+		err = alertmanager(cfg, hs, t)
+	case "webconfig":
+		err = t.serverTLS(cfg)
 	case "set":
 		err = set(cfg, sets, false)
 		if err == nil {
@@ -96,7 +111,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Printf("# Derived by test/lab/cmd/labconfig from %s: lab addresses, intervals, no token.\n%s", *in, out)
+	fmt.Printf("# Derived by test/lab/cmd/labconfig from %s for the lab (its addresses, intervals and paths).\n%s", *in, out)
 }
 
 func fail(err error) {
@@ -154,7 +169,7 @@ func prometheus(cfg map[string]any, hs hosts, rules string, ams []string, interv
 	return nil
 }
 
-func alertmanager(cfg map[string]any, hs hosts) error {
+func alertmanager(cfg map[string]any, hs hosts, t tlsPaths) error {
 	n := 0
 	for _, r := range asList(cfg["receivers"]) {
 		rc, _ := r.(map[string]any)
@@ -173,17 +188,30 @@ func alertmanager(cfg map[string]any, hs hosts) error {
 				w[k] = v
 			}
 			u := fmt.Sprint(tmpl["url"])
-			// Keep the path, change scheme-less host:port.
-			rest := u[strings.Index(u, "://")+3:]
+			// Keep the scheme and the path, change host:port.
+			scheme, rest, ok := strings.Cut(u, "://")
+			if !ok {
+				return fmt.Errorf("webhook url %q has no scheme", u)
+			}
 			path := ""
 			if i := strings.Index(rest, "/"); i >= 0 {
 				path = rest[i:]
 			}
-			w["url"] = "http://" + net.JoinHostPort(h.addr, jobPorts["synguard-responder"]) + path
-			delete(w, "http_config")
+			w["url"] = scheme + "://" + net.JoinHostPort(h.addr, jobPorts["synguard-responder"]) + path
+			if t.pki == "" {
+				delete(w, "http_config")
+			}
 			out = append(out, w)
 		}
 		rc["webhook_configs"] = out
+		if t.pki != "" {
+			if err := t.clientTLS(out); err != nil {
+				return err
+			}
+			if err := t.tokenFile(out); err != nil {
+				return err
+			}
+		}
 		n++
 	}
 	if n == 0 {
