@@ -241,13 +241,19 @@ func TestAdmitRequest(t *testing.T) {
 		{name: "dry run", p: "198.51.100.32/27", conf: func(c *Config) { c.DryRun = true },
 			want: Decision{Verdict: Block, Prefix: p27, Offences: 1, Expiry: t0.Add(time.Hour), DryRun: true}},
 		{name: "extends an active block", p: "198.51.100.32/27", d: 3 * time.Hour,
-			view: func(v *fakeView) { v.current = map[netip.Prefix]Current{p27: {Active: true, Expiry: t0.Add(time.Hour)}} },
+			view: func(v *fakeView) {
+				v.current = map[netip.Prefix]Current{p27: {Active: true, Expiry: t0.Add(time.Hour)}}
+			},
 			want: Decision{Verdict: Extend, Prefix: p27, Expiry: t0.Add(3 * time.Hour)}},
 		{name: "duplicate when not reaching further", p: "198.51.100.32/27", d: 30 * time.Minute,
-			view: func(v *fakeView) { v.current = map[netip.Prefix]Current{p27: {Active: true, Expiry: t0.Add(time.Hour)}} },
+			view: func(v *fakeView) {
+				v.current = map[netip.Prefix]Current{p27: {Active: true, Expiry: t0.Add(time.Hour)}}
+			},
 			want: Decision{Verdict: Duplicate, Prefix: p27}},
 		{name: "duplicate without a duration", p: "198.51.100.32/27",
-			view: func(v *fakeView) { v.current = map[netip.Prefix]Current{p27: {Active: true, Expiry: t0.Add(time.Hour)}} },
+			view: func(v *fakeView) {
+				v.current = map[netip.Prefix]Current{p27: {Active: true, Expiry: t0.Add(time.Hour)}}
+			},
 			want: Decision{Verdict: Duplicate, Prefix: p27}},
 		{name: "too broad", p: "198.51.0.0/16",
 			want: Decision{Verdict: Refuse, Reason: ReasonTooBroad, Prefix: netip.MustParsePrefix("198.51.0.0/16")}},
