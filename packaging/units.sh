@@ -50,16 +50,28 @@ for name in synguard-exporter synguard-responder; do
     echo "#   /usr/bin/$name \$ARGS"
     echo "# Edit ARGS and run: systemctl restart $name. All flags: $name --help."
     echo "# A package upgrade keeps this file as you left it."
+    # A fleet's listen address and web config (docs/fleet.md, "TLS with
+    # client certificates"; the web configs ship under
+    # /usr/share/synguard/examples/fleet/).
+    port=9817 web=exporter-web.yml
+    echo "#"
     if [ "$name" = synguard-responder ]; then
-      echo "#"
+      port=9818 web=responder-web.yml
       echo "# The responder listens on loopback only: Alertmanager on this host reaches"
-      echo "# it. For Alertmanagers on other hosts, listen where they reach it and"
-      echo "# serve TLS with client certificates (exporter-toolkit web config with"
-      echo "# client_allowed_sans), so the bearer tokens never cross the network in"
-      echo "# clear text, e.g.:"
-      echo "#   ARGS=\"--config.file=/etc/synguard/responder.yml --web.listen-address=:9818 --web.config.file=/etc/synguard/web.yml\""
-      echo "# and open the port: firewall-cmd --permanent --add-service=synguard-responder."
+      echo "# it. In a fleet, where Alertmanagers on other hosts post to it and"
+      echo "# Prometheus scrapes it, listen on this host's own address and serve TLS"
+      echo "# that requires a client certificate (exporter-toolkit web config with"
+      echo "# client_allowed_sans: the Alertmanagers' and Prometheus's), so the bearer"
+      echo "# tokens never cross the network in clear text. E.g., this host being"
+      echo "# 203.0.113.21:"
+    else
+      echo "# In a fleet, listen on this host's own address and serve TLS that requires"
+      echo "# a client certificate (exporter-toolkit web config with"
+      echo "# client_allowed_sans: Prometheus's), so only Prometheus scrapes it. E.g.,"
+      echo "# this host being 203.0.113.21:"
     fi
+    echo "#   ARGS=\"${args%% --web.listen-address=*} --web.listen-address=203.0.113.21:$port --web.config.file=/etc/synguard/$web\""
+    echo "# and open the port to those clients only (firewalld service $name)."
     echo "ARGS=\"$args\""
   } >"$out/$name.env"
 done
