@@ -5,8 +5,15 @@
 # gossip; an attacker namespace that floods any victim (test/lab/fleet.sh,
 # configs derived from deploy/fleet/; docs/fleet.md). It runs the fleet
 # scenario of test/e2e (TestFleet), which builds the fleet through
-# internal/lab and asserts each phase in Go:
+# internal/lab and asserts each phase in Go. As deploy/fleet/ has it, every
+# exporter and responder listens on its victim's own address and serves TLS
+# requiring a client certificate (a throw-away PKI written at test time);
+# Prometheus and each Alertmanager present their own:
 #
+#   0 tls        no client certificate, or one for a SAN no web config
+#                allows: no HTTP answer; each port lets in exactly who must
+#                (exporter: Prometheus; responder: Prometheus, the
+#                Alertmanagers, webhooks with the token)
 #   1 fleet      one /27 floods hosts 1 and 2: blocked on all hosts by the
 #                fleet rule; reports the time from the flood crossing the
 #                fleet threshold on the second host to the block in the

@@ -2,14 +2,10 @@ package lab
 
 import (
 	"fmt"
-	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/synguard/synguard/internal/lab/labpki"
 )
 
 // Fleet is a fleet lab (test/lab/fleet.sh): Hosts victims, each with its
@@ -25,7 +21,8 @@ type Fleet struct {
 }
 
 // The fleet's client identities: the SANs deploy/fleet/*-web.yml allow, and
-// one the CA signed that none allows.
+// one the CA signed that none allows (test/lab/fleet.sh, fleet_pki_up,
+// issues them under these names).
 const (
 	ClientPrometheus = "prometheus.example.net"
 	ClientIntruder   = "intruder.example.net"
@@ -34,28 +31,16 @@ const (
 // ClientAM is Alertmanager k's client identity (am1.example.net, ...).
 func ClientAM(k int) string { return fmt.Sprintf("am%d.example.net", k) }
 
-// StartFleet builds the binaries, writes the fleet's PKI into the state
-// directory (labpki: a certificate per victim, for its name victimI and its
-// management address; the clients Prometheus, am1, am2 and the intruder)
-// and brings up a fleet of hosts (at least 3) named with prefix; see
-// NewLoop for the skips and the cleanup.
+// StartFleet builds the binaries and brings up a fleet of hosts (at least
+// 3) named with prefix, over TLS: fleet_up first writes the fleet's PKI
+// into the state directory (labconfig pki, i.e. labpki: a certificate per
+// victim for its name victimI and its management address; the clients
+// above). See NewLoop for the skips and the cleanup.
 func StartFleet(t testing.TB, prefix string, hosts int) *Fleet {
 	t.Helper()
 	f := &Fleet{Loop: NewLoop(t, prefix, LoopOptions{Fleet: true}), Hosts: hosts}
 	f.Must("loop_init")
 	f.Build()
-	spec := labpki.Spec{Clients: []string{ClientPrometheus, ClientAM(1), ClientAM(2), ClientIntruder}}
-	for i := 1; i <= hosts; i++ {
-		addr := strings.TrimSpace(f.Must(fmt.Sprintf("loop_victim_mgmt_ip %d", i)))
-		ip := net.ParseIP(addr)
-		if ip == nil {
-			t.Fatalf("victim %d's management address %q", i, addr)
-		}
-		spec.Servers = append(spec.Servers, labpki.Server{Name: fmt.Sprintf("victim%d", i), IP: ip})
-	}
-	if err := labpki.Write(filepath.Join(f.State, "pki"), spec); err != nil {
-		t.Fatalf("the fleet's PKI: %v", err)
-	}
 	t0 := time.Now()
 	f.Must(fmt.Sprintf("fleet_up %d", hosts))
 	t.Logf("fleet of %d hosts up in %s", hosts, time.Since(t0).Round(time.Second))

@@ -19,8 +19,8 @@
 # certificate of the fleet's CA with an allowed SAN: Prometheus scrapes with
 # its own (prometheus.example.net), each Alertmanager posts its webhooks with
 # its own (am1.example.net, am2.example.net) and the bearer token
-# $LOOP_STATE/webhook.token. The PKI is written beforehand into
-# $LOOP_STATE/pki (internal/lab/labpki, from Go: StartFleet): ca.crt, victim<i>
+# $LOOP_STATE/webhook.token. fleet_up writes the PKI into $LOOP_STATE/pki
+# (fleet_pki_up: labconfig pki, internal/lab/labpki): ca.crt, victim<i>
 # (SANs victim<i> and its management address), the three clients and
 # intruder.example.net (signed by the CA, allowed nowhere). The lab's own
 # reads of a victim go through TLS as Prometheus.
@@ -48,6 +48,15 @@ fleet_curl() {
   else
     ip netns exec "$ns" curl --cacert "$pki/ca.crt" --cert "$pki/$c.crt" --key "$pki/$c.key" "$@"
   fi
+}
+
+# fleet_pki_up N: the fleet's throw-away PKI for victims 1..N (labconfig pki:
+# crypto/x509 in Go; the CA's key is never written).
+fleet_pki_up() {
+  local n=$1 i hosts=()
+  for (( i = 1; i <= n; i++ )); do hosts+=(-host "victim$i=$(loop_victim_mgmt_ip "$i")"); done
+  "$(loop__bin)/lab/labconfig" pki -pki "$(fleet_pki)" "${hosts[@]}" \
+    -clients prometheus.example.net,am1.example.net,am2.example.net,intruder.example.net
 }
 
 # fleet_webconfig I NAME: victim I's --web.config.file for NAME (exporter or
@@ -216,11 +225,11 @@ fleet_mon_up() {
 }
 
 # fleet_up N: the whole fleet: attacker and monitoring namespaces, victims
-# 1..N, monitoring, every target scraped (over TLS: the PKI must be in
-# fleet_pki already). The webhook token is made here, fresh per lab.
+# 1..N, monitoring, every target scraped (over TLS). The PKI and the
+# webhook token are made here, fresh per lab.
 fleet_up() {
   local n=$1 i
-  [ -s "$(fleet_pki)/ca.crt" ] || { loop_log "no PKI in $(fleet_pki) (internal/lab/labpki writes it)"; return 1; }
+  fleet_pki_up "$n" || { loop_log "cannot write the fleet's PKI"; return 1; }
   ( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$(loop__state)/webhook.token" )
   loop_net_up || return 1
   for (( i = 1; i <= n; i++ )); do

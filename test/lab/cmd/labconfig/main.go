@@ -17,6 +17,7 @@
 //	labconfig origin -dir DIR   # asn.mmdb and country.mmdb for the lab's ranges
 //	labconfig prometheus|alertmanager ... -pki DIR -client NAME [-token FILE]
 //	labconfig webconfig -in deploy/fleet/responder-web.yml -pki DIR -server victim1
+//	labconfig pki -pki DIR -host victim1=203.0.113.9 [-host ...] -clients a,b  # internal/lab/labpki
 package main
 
 import (
@@ -30,6 +31,7 @@ import (
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"gopkg.in/yaml.v3"
 
+	"github.com/synguard/synguard/internal/lab/labpki"
 	"github.com/synguard/synguard/internal/origin/origintest"
 )
 
@@ -67,7 +69,24 @@ func main() {
 	fs.StringVar(&t.client, "client", "", "client certificate NAME.crt/NAME.key in -pki (prometheus, alertmanager)")
 	fs.StringVar(&t.server, "server", "", "server certificate NAME.crt/NAME.key in -pki (webconfig)")
 	fs.StringVar(&t.token, "token", "", "bearer token file of the webhooks, with -pki (alertmanager; none when empty)")
+	clients := fs.String("clients", "", "client certificates to issue, comma-separated (pki)")
 	fs.Parse(os.Args[2:])
+	if os.Args[1] == "pki" {
+		spec := labpki.Spec{}
+		for _, h := range hs {
+			spec.Servers = append(spec.Servers, labpki.Server{Name: h.name, IP: net.ParseIP(h.addr)})
+		}
+		if *clients != "" {
+			spec.Clients = strings.Split(*clients, ",")
+		}
+		if t.pki == "" {
+			fail(fmt.Errorf("pki: -pki is required"))
+		}
+		if err := labpki.Write(t.pki, spec); err != nil {
+			fail(err)
+		}
+		return
+	}
 	if os.Args[1] == "origin" {
 		if err := originDBs(*dir); err != nil {
 			fail(err)
