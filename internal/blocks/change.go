@@ -112,6 +112,11 @@ func (c *change) commit() error {
 		return fmt.Errorf("save state: %w", err)
 	}
 	l.pending.put(c.add, c.rm)
+	for _, e := range c.add {
+		if old := c.before[e.Prefix]; old == nil || !old.Owned() {
+			l.pending.untry(e.Prefix)
+		}
+	}
 	l.recountLocked()
 	for _, f := range c.done {
 		f()

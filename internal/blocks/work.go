@@ -29,6 +29,23 @@ func (w Work) Empty() bool { return len(w.Add)+len(w.Remove) == 0 }
 type queue struct {
 	add map[netip.Prefix]firewall.Entry
 	rm  map[netip.Prefix]struct{}
+	// untried holds the new blocks (not the responder's entries before)
+	// that no backend call has been asked to make yet: the firewall cannot
+	// hold an entry of the responder's for them, so a Sync must not list
+	// them as owned, or it would take an operator's own entry of the same
+	// prefix for the responder's (and remove it when the block ends). A
+	// call that failed may have made it: Requeue ends it, as Confirm does.
+	// It is not saved: after a crash every unconfirmed block is owned, as
+	// the firewall.Backend contract asks of a caller that does not know.
+	untried map[netip.Prefix]struct{}
+}
+
+// untry records p, a block new to the firewall, as not tried yet.
+func (q *queue) untry(p netip.Prefix) {
+	if q.untried == nil {
+		q.untried = map[netip.Prefix]struct{}{}
+	}
+	q.untried[p] = struct{}{}
 }
 
 func (q *queue) init() {
@@ -71,6 +88,8 @@ func (l *Ledger) Requeue(w Work) {
 	q := &l.pending
 	q.init()
 	for _, e := range w.Add {
+		// The call that failed may have made the entry.
+		delete(q.untried, e.Prefix)
 		if _, rm := q.rm[e.Prefix]; !rm {
 			if _, newer := q.add[e.Prefix]; !newer {
 				q.add[e.Prefix] = e
@@ -94,22 +113,25 @@ func (l *Ledger) Desired() (desired []firewall.Entry, owned []netip.Prefix) {
 		if b.Active {
 			desired = append(desired, firewall.Entry{Prefix: b.Prefix, Expiry: b.Expiry})
 		}
-		if b.Owned() {
+		if _, untried := l.pending.untried[b.Prefix]; b.Owned() && !untried {
 			owned = append(owned, b.Prefix)
 		}
 	}
 	return desired, owned
 }
 
-// Held returns the active blocks the firewall once confirmed: a backend's
-// Prepare uses them to notice a firewall that lost them while the responder
-// was down.
+// Held returns the active blocks the firewall once confirmed as the
+// responder's own: a backend's Prepare uses them to notice a firewall that
+// lost them while the responder was down, and takes them as its own. A
+// block the firewall held already as an operator's entry (Preexisting) is
+// never among them: a backend told it was the responder's would remove the
+// operator's entry when the block ends.
 func (l *Ledger) Held() []netip.Prefix {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []netip.Prefix
 	for _, b := range l.store.Blocks() {
-		if b.Active && b.Applied {
+		if b.Active && b.Applied && !b.Preexisting {
 			out = append(out, b.Prefix)
 		}
 	}
@@ -128,6 +150,7 @@ func (l *Ledger) Confirm(rs []firewall.Result) (resync bool) {
 	save := false
 	var removed []netip.Prefix
 	for _, r := range rs {
+		delete(l.pending.untried, r.Prefix)
 		b, ok := l.store.Get(r.Prefix)
 		if !ok {
 			continue
