@@ -1,9 +1,11 @@
 package soak
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,6 +86,11 @@ func TestSoak(t *testing.T) {
 				t.Logf("%s: the lab's bus lets root alone connect: signals were forged from a second root connection", s.name)
 			}
 			if c.counts.Violations > 0 {
+				// The whole responder log, beside the test's tail of it.
+				logFile := filepath.Join(os.TempDir(), fmt.Sprintf("sgs-%d-%s-responder.log", os.Getpid(), s.name))
+				if err := os.WriteFile(logFile, []byte(c.r.logs.String()+"\n\noperations:\n"+c.log.String()), 0o600); err == nil {
+					t.Logf("the responder's whole log and the operations: %s", logFile)
+				}
 				t.Errorf("seed %d (SOAK_SEED=%d SOAK_SETUPS=%s replays it): %d violations:\n%s\n\noperations:\n%s\n\nresponder:\n%s",
 					sd, sd, s.name, c.counts.Violations, strings.Join(c.violations, "\n"), c.log, c.r.tail(200))
 			} else if testing.Verbose() {
