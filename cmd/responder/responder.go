@@ -70,7 +70,7 @@ func (m *Main) Main(ctx context.Context, args []string) int {
 	return daemon.Run(ctx, daemon.Spec[*responderconfig.Config]{
 		Name:        "synguard-responder",
 		ProgramName: programName,
-		Help:        "Blocks the prefixes of Alertmanager's SYN-flood alerts in the firewall (firewalld), safely, and lifts them when due.",
+		Help:        "Blocks the prefixes of Alertmanager's SYN-flood alerts in the firewall (firewalld or plain nftables), safely, and lifts them when due.",
 		What:        "responder",
 		DefaultAddr: defaultAddr,
 		Title:       "synguard responder",
@@ -92,7 +92,7 @@ func (m *Main) addFlags(app *kingpin.Application) {
 	app.Flag("dbus.address", "D-Bus address of firewalld's bus; empty: the system bus, or DBUS_SYSTEM_BUS_ADDRESS when set.").
 		Default("").StringVar(&m.flags.dbusAddress)
 	app.Command("serve", "Serve the webhook, the operator API and metrics (the default).").Default()
-	app.Command("purge", "Remove every block the responder owns from the firewall, runtime and permanent (uninstall, emergency), "+
+	app.Command("purge", "Remove every block the responder owns from the firewall, and what the backend made for itself (firewalld's ipsets, nftables' table), for uninstall and emergencies, "+
 		"and mark them lifted in the state file. Stop the running responder first.")
 	m.addCLI(app)
 }
@@ -242,7 +242,7 @@ func (m *Main) purge(ctx context.Context, r *daemon.Runtime, cfg *responderconfi
 		return err
 	}
 	d := backend.Describe()
-	fmt.Fprintf(r.Stdout, "purged %d blocks from %s (%s, runtime and permanent); state file %s marks them lifted\n",
+	fmt.Fprintf(r.Stdout, "purged %d blocks from %s (%s); state file %s marks them lifted\n",
 		n, d, d.Where, cfg.StateFile)
 	return nil
 }
