@@ -204,30 +204,7 @@ func (l *Lab) startEcho() {
 	if err != nil {
 		l.t.Fatalf("echo server: %v", err)
 	}
-	for _, ln := range lns {
-		l.t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					r := bufio.NewReader(c)
-					for {
-						line, err := r.ReadString('\n')
-						if err != nil {
-							return
-						}
-						if _, err := c.Write([]byte(line)); err != nil {
-							return
-						}
-					}
-				}()
-			}
-		}()
-	}
+	ServeEcho(l.t, lns...)
 }
 
 // Dial opens a TCP connection from src in the attacker namespace to the
@@ -307,4 +284,34 @@ func (l *Lab) WaitBlocked(src netip.Addr, within time.Duration) error {
 func IsTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// ServeEcho answers every line a client sends on each of lns with the same
+// line, until the test ends: the lab's victims' echo servers, which tell a
+// connection that really goes through from one a firewall drops.
+func ServeEcho(t testing.TB, lns ...net.Listener) {
+	for _, ln := range lns {
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					r := bufio.NewReader(c)
+					for {
+						line, err := r.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if _, err := c.Write([]byte(line)); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+	}
 }

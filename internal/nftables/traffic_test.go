@@ -1,7 +1,6 @@
 package nftables_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -72,30 +71,7 @@ func (l *trafficLab) echo(ns string, addrs ...netip.Addr) {
 	if err != nil {
 		l.t.Fatalf("echo server in %s: %v", ns, err)
 	}
-	for _, ln := range lns {
-		l.t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					r := bufio.NewReader(c)
-					for {
-						line, err := r.ReadString('\n')
-						if err != nil {
-							return
-						}
-						if _, err := c.Write([]byte(line)); err != nil {
-							return
-						}
-					}
-				}()
-			}
-		}()
-	}
+	lab.ServeEcho(l.t, lns...)
 }
 
 // conntrackFrom counts the victim's conntrack entries whose original
