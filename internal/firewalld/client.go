@@ -46,6 +46,11 @@ type Client struct {
 	// zone that is not is an operator's own (Preexisting). ipset mode needs
 	// none: the sets are synguard's.
 	mine map[netip.Prefix]struct{}
+	// rebuilt: firewalld started again and nothing has been changed in it
+	// since. Without permanent entries its runtime zone then holds only
+	// the permanent config's sources, the operator's: none is synguard's,
+	// whatever a caller's owned list says of calls that failed before.
+	rebuilt bool
 	// queued are events found while mu is held, sent once it is released
 	// (a notify may call back into the Client).
 	queued []firewall.Event

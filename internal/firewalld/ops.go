@@ -138,15 +138,19 @@ func (c *Client) applyLocked(ctx context.Context, what string, want, gone []neti
 
 // applyZoneLocked is applyLocked in zone mode.
 func (c *Client) applyZoneLocked(ctx context.Context, want, gone []netip.Prefix, owned map[netip.Prefix]struct{}, res map[netip.Prefix]firewall.Result) (added, removed int, err error) {
-	ours := func(p netip.Prefix) bool {
-		_, m := c.mine[p]
-		_, o := owned[p]
-		return m || o
-	}
 	rt := c.zoneRuntime()
 	ct, err := rt.read(ctx)
 	if err != nil {
 		return 0, 0, err
+	}
+	// Right after a restart the zone holds nothing of synguard's (see
+	// rebuilt); from this call's changes on it may.
+	rebuilt := c.rebuilt
+	c.rebuilt = false
+	ours := func(p netip.Prefix) bool {
+		_, m := c.mine[p]
+		_, o := owned[p]
+		return m || (o && !rebuilt)
 	}
 	var adds, dels, kept []netip.Prefix
 	for _, p := range want {
@@ -180,7 +184,7 @@ func (c *Client) applyZoneLocked(ctx context.Context, want, gone []netip.Prefix,
 		switch {
 		case ch.refused[p] != nil:
 			res[p] = firewall.Result{Prefix: p, Outcome: firewall.Refused, Err: ch.refused[p]}
-		case ch.already[p] && !own:
+		case ch.already[p] && (!own || rebuilt):
 			res[p] = firewall.Result{Prefix: p, Outcome: firewall.Preexisting}
 		default:
 			c.mine[p] = struct{}{}

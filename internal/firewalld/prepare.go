@@ -128,6 +128,10 @@ func (c *Client) afterRestartLocked(ctx context.Context) error {
 	// Only now: a failure above leaves the old owner, so that the next
 	// call tries again.
 	c.owner = owner
+	if c.cfg.Mode == ModeZone && !c.cfg.Permanent {
+		c.mine = map[netip.Prefix]struct{}{}
+		c.rebuilt = true
+	}
 	return nil
 }
 
