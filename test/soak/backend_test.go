@@ -18,10 +18,9 @@ import (
 // firewall reads what the firewall itself holds, apart from the responder:
 // firewalld over a D-Bus connection of the test's own, nftables by nft.
 type firewall struct {
-	l      *lab.Lab
-	setup  setup
-	conn   *dbus.Conn
-	logged func(format string, args ...any)
+	l     *lab.Lab
+	setup setup
+	conn  *dbus.Conn
 }
 
 // held is what the firewall holds now.
