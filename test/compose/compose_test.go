@@ -50,7 +50,9 @@ func namedPaths(n *yaml.Node, key string, out *[]string) {
 			namedPaths(n.Content[i+1], n.Content[i].Value, out)
 		}
 	case yaml.ScalarNode:
-		if pathKey.MatchString(key) && n.Value != "" && !strings.Contains(n.Value, "://") {
+		// metrics_path is a URL's path on the scraped target (/metrics,
+		// /probe), not a file.
+		if pathKey.MatchString(key) && key != "metrics_path" && n.Value != "" && !strings.Contains(n.Value, "://") {
 			*out = append(*out, n.Value)
 		}
 	}
