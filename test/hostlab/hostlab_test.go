@@ -13,10 +13,14 @@ import (
 	"github.com/synguard/synguard/internal/lab"
 )
 
-// firstPackaged is the first commit with `make package`: the upgrade runs
-// from its packages to the current tree's, so every later change of the
-// state file or the configs must carry the installed ones along.
-const firstPackaged = "78e1065624c370d9ce6f84b7c3c454bec67ed935"
+// firstPackaged is the first commit of main with `make package` (the merge
+// of the packaging work, which already carries issue 14's names: the
+// `firewall:` section, the backend-neutral metrics): the upgrade runs from
+// its packages to the current tree's, so every later change of the state
+// file or the configs must carry the installed ones along. (78e1065, where
+// make package was first written, was built beside the restructuring with
+// the old `firewalld:` section, which no release ever carried.)
+const firstPackaged = "bfc3f8500f219c08246e21630bad33595eacbed6"
 
 // suites are the three firewalld generations (0.9.3, 1.3.3, 2.3.1). nspawn
 // shares this machine's kernel: they differ in user space only.
