@@ -147,7 +147,30 @@ func (c *Client) applyZoneLocked(ctx context.Context, want, gone []netip.Prefix,
 	// rebuilt); from this call's changes on it may.
 	rebuilt := c.rebuilt
 	c.rebuilt = false
+	// Without permanent entries synguard never writes the permanent config:
+	// a source there is the operator's (the runbook's --permanent
+	// --add-source), whatever owned says. That settles what a crash leaves
+	// unknown: the responder killed after firewalld answered "already
+	// there" but before the answer was saved.
+	operators := map[netip.Prefix]struct{}{}
+	if !c.cfg.Permanent {
+		zp, err := c.configZone(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		pct, err := c.zonePermanent(zp).read(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		for p := range pct.prefixes {
+			operators[p] = struct{}{}
+			delete(c.mine, p)
+		}
+	}
 	ours := func(p netip.Prefix) bool {
+		if _, op := operators[p]; op {
+			return false
+		}
 		_, m := c.mine[p]
 		_, o := owned[p]
 		return m || (o && !rebuilt)
@@ -184,7 +207,7 @@ func (c *Client) applyZoneLocked(ctx context.Context, want, gone []netip.Prefix,
 		switch {
 		case ch.refused[p] != nil:
 			res[p] = firewall.Result{Prefix: p, Outcome: firewall.Refused, Err: ch.refused[p]}
-		case ch.already[p] && (!own || rebuilt):
+		case ch.already[p] && (!own || rebuilt || !ours(p)):
 			res[p] = firewall.Result{Prefix: p, Outcome: firewall.Preexisting}
 		default:
 			c.mine[p] = struct{}{}

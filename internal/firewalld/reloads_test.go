@@ -1,12 +1,14 @@
 package firewalld_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/synguard/synguard/internal/firewall"
 	"github.com/synguard/synguard/internal/firewalld"
 	"github.com/synguard/synguard/internal/firewalld/firewalldtest"
 )
@@ -66,4 +68,32 @@ func label(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestPermanentSourceIsTheOperators: in zone mode without permanent
+// entries, a drop source in firewalld's permanent config is the operator's
+// even when the caller lists it as owned (a responder killed after
+// firewalld answered "already there", before it saved that): Sync reports
+// it preexisting and never removes it. Found by the fault campaign (seed
+// 1796164188745056775, firewalld-zone).
+func TestPermanentSourceIsTheOperators(t *testing.T) {
+	cfg := firewalld.DefaultConfig()
+	cfg.Mode = firewalld.ModeZone
+	fake, c := newFake(t, cfg)
+	p := pfx("2001:db8:9:5::/64")
+	fake.AddPermanentSource("drop", p[0].String())
+	fake.AddRuntimeSource("drop", p[0].String())
+	res, err := c.Sync(ctx(t), ents(p), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcome(res.Results, p[0]); got != firewall.Preexisting {
+		t.Fatalf("an operator's permanent source listed as owned: %v, want preexisting", got)
+	}
+	if _, err := c.Sync(ctx(t), nil, p); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.RuntimeSources("drop"); !slices.Contains(got, p[0].String()) {
+		t.Fatalf("the operator's source was removed: runtime holds %v", got)
+	}
 }
