@@ -47,12 +47,6 @@ func newBlock(d policy.Decision, old blockstore.Block, now time.Time) blockstore
 	}
 }
 
-// clip bounds what the ledger keeps of a request's text (policy.Clip).
-func clip(s string) string { return policy.Clip(s) }
-
-// maxText is policy.MaxText.
-const maxText = policy.MaxText
-
 // originRecord is what a block keeps of an origin: nothing when unknown.
 func originRecord(i origin.Info) *origin.Info {
 	if !i.Known() {
@@ -87,7 +81,7 @@ func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Resul
 				continue
 			}
 			res.Refused[d.Reason]++
-			l.refuseLocked(d.Reason, d.Prefix, clip(a.Name()))
+			l.refuseLocked(d.Reason, d.Prefix, policy.Clip(a.Name()))
 			l.waitLocked(a, d, now)
 		case policy.Ignore:
 			l.unwaitLocked(d.Prefix)
@@ -111,7 +105,7 @@ func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Resul
 		case policy.Block:
 			l.unwaitLocked(d.Prefix)
 			nb := newBlock(d, old, now)
-			nb.Source, nb.Alert, nb.Reason = blockstore.SourceAlert, clip(a.Name()), clip(a.Summary)
+			nb.Source, nb.Alert, nb.Reason = blockstore.SourceAlert, policy.Clip(a.Name()), policy.Clip(a.Summary)
 			res.Blocked++
 			if d.DryRun {
 				l.record(ActionBlock, ResultDryRun, nb)
@@ -159,7 +153,7 @@ func (l *Ledger) Block(ctx context.Context, p netip.Prefix, d time.Duration, rea
 		extra = []any{"extend", true}
 	default: // policy.Block
 		nb = newBlock(dec, old, now)
-		nb.Source, nb.Reason = blockstore.SourceManual, clip(reason)
+		nb.Source, nb.Reason = blockstore.SourceManual, policy.Clip(reason)
 	}
 	isNew := dec.Verdict == policy.Block
 	if dec.DryRun {

@@ -215,11 +215,11 @@ func TestStoredTextAndHistoryBounded(t *testing.T) {
 		t.Fatalf("handle: %+v %v", res, err)
 	}
 	b, _ := st.Get(netip.MustParsePrefix("198.51.100.32/27"))
-	if len(b.Alert) > maxText || len(b.Reason) > maxText || !utf8.ValidString(b.Reason) || !strings.HasSuffix(b.Reason, "…") {
-		t.Fatalf("stored %d-byte alert name and %d-byte reason, want at most %d, valid UTF-8, marked as cut", len(b.Alert), len(b.Reason), maxText)
+	if len(b.Alert) > policy.MaxText || len(b.Reason) > policy.MaxText || !utf8.ValidString(b.Reason) || !strings.HasSuffix(b.Reason, "…") {
+		t.Fatalf("stored %d-byte alert name and %d-byte reason, want at most %d, valid UTF-8, marked as cut", len(b.Alert), len(b.Reason), policy.MaxText)
 	}
 	for _, r := range l.Status().Refusals {
-		if len(r.Detail) > maxText {
+		if len(r.Detail) > policy.MaxText {
 			t.Fatalf("a refusal keeps %d bytes of the alert's name", len(r.Detail))
 		}
 	}

@@ -19,6 +19,7 @@ const waitingMaxAge = time.Hour
 // for its prefix arrived). Without it such an alert would wait for
 // Alertmanager's repeat_interval (an hour) while its prefix floods.
 type waitingAlert struct {
+	prefix netip.Prefix // canonical, the waiting map's key
 	alert  policy.Alert
 	since  time.Time
 	reason policy.Reason
@@ -53,18 +54,18 @@ func (l *Ledger) waitLocked(a policy.Alert, d policy.Decision, now time.Time) {
 	keep := map[string]string{l.pol.PrefixLabel: d.Prefix.String()}
 	for _, k := range []string{policy.LabelAlertName, policy.LabelScope, l.pol.HostLabelName()} {
 		if v, ok := a.Labels[k]; ok {
-			keep[k] = clip(v)
+			keep[k] = policy.Clip(v)
 		}
 	}
 	for k := range l.pol.Match {
-		keep[k] = clip(a.Labels[k])
+		keep[k] = policy.Clip(a.Labels[k])
 	}
 	for k := range l.pol.MatchRE {
-		keep[k] = clip(a.Labels[k])
+		keep[k] = policy.Clip(a.Labels[k])
 	}
 	a.Labels = keep
-	a.Summary = clip(a.Summary)
-	l.waiting[d.Prefix] = waitingAlert{alert: a, since: now, reason: d.Reason}
+	a.Summary = policy.Clip(a.Summary)
+	l.waiting[d.Prefix] = waitingAlert{prefix: d.Prefix, alert: a, since: now, reason: d.Reason}
 	l.m.waiting.Set(float64(len(l.waiting)))
 }
 
@@ -114,7 +115,7 @@ func (l *Ledger) ApplyWaiting(now time.Time) {
 	c := l.newChange()
 	var applied []netip.Prefix
 	for _, w := range ws {
-		p, _ := l.pol.AlertPrefix(w.alert)
+		p := w.prefix
 		if now.Sub(w.since) > waitingMaxAge {
 			delete(l.waiting, p)
 			continue
@@ -145,9 +146,8 @@ func (l *Ledger) ApplyWaiting(now time.Time) {
 	if err := c.commit(); err != nil {
 		// Put them back: the next round tries again.
 		for _, w := range ws {
-			p, _ := l.pol.AlertPrefix(w.alert)
-			if slices.Contains(applied, p) {
-				l.waiting[p] = w
+			if slices.Contains(applied, w.prefix) {
+				l.waiting[w.prefix] = w
 			}
 		}
 		l.logger.Error("save state for waiting alerts; retried", "err", err)

@@ -26,8 +26,8 @@ func (l *Ledger) widenLocked(c *change, v *view, p netip.Prefix, alert string) b
 	}
 	old, _ := l.store.Get(d.Prefix)
 	nb := newBlock(d, old, v.now)
-	nb.Source, nb.Alert = blockstore.SourceWiden, clip(alert)
-	nb.Reason = clip(fmt.Sprintf("%d alert blocks inside it, from %s to %s", len(d.Covered), d.Covered[0], d.Covered[len(d.Covered)-1]))
+	nb.Source, nb.Alert = blockstore.SourceWiden, policy.Clip(alert)
+	nb.Reason = policy.Clip(fmt.Sprintf("%d alert blocks inside it, from %s to %s", len(d.Covered), d.Covered[0], d.Covered[len(d.Covered)-1]))
 	for _, cp := range d.Covered {
 		b, ok := l.store.Get(cp)
 		if !ok {
