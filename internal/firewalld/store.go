@@ -188,7 +188,7 @@ func parseEntry(s string, normalised bool) (netip.Prefix, bool) {
 // outer entry blocks the inner range anyway.
 func collapse(ps []netip.Prefix) []netip.Prefix {
 	s := slices.Clone(ps)
-	slices.SortFunc(s, comparePrefix)
+	slices.SortFunc(s, prefix.Compare)
 	out := s[:0]
 	for _, p := range s {
 		if n := len(out); n > 0 && out[n-1].Bits() <= p.Bits() && out[n-1].Contains(p.Addr()) {
@@ -251,8 +251,8 @@ func (st *store) converge(ctx context.Context, ct contents, target []netip.Prefi
 	if len(adds) == 0 && len(dels) == 0 {
 		return ch, nil
 	}
-	slices.SortFunc(adds, comparePrefix)
-	slices.SortFunc(dels, comparePrefix)
+	slices.SortFunc(adds, prefix.Compare)
+	slices.SortFunc(dels, prefix.Compare)
 	if st.replace != nil && len(adds)+len(dels) > bulkThreshold {
 		es := make([]string, 0, len(target)+len(ct.other))
 		es = append(es, ct.other...)

@@ -11,6 +11,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/synguard/synguard/internal/firewalld"
+	"github.com/synguard/synguard/internal/prefix"
 )
 
 func fwErr(code, format string, args ...any) *dbus.Error {
@@ -103,12 +104,7 @@ func overlap(entries []string) *dbus.Error {
 			ps = append(ps, p.Masked())
 		}
 	}
-	slices.SortFunc(ps, func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
-		}
-		return a.Bits() - b.Bits()
-	})
+	slices.SortFunc(ps, prefix.Compare)
 	for i := 1; i < len(ps); i++ {
 		if ps[i-1].Overlaps(ps[i]) {
 			return fwErr(firewalld.CodeInvalidEntry, "Entry '%s' overlaps with existing entry '%s'", ps[i], ps[i-1])
