@@ -40,10 +40,18 @@ type Config struct {
 	// Origin names the optional AS and country databases; policy.origin
 	// decides with them, and each block records its origin.
 	Origin origin.Config `yaml:"origin"`
+	// InsecureOpenRoutes names the mutating routes (webhook, api, reload)
+	// the operator serves without authentication, knowingly: any other
+	// route without a token or a client certificate refuses the start.
+	InsecureOpenRoutes []string `yaml:"insecure_open_routes"`
 
 	// Tokens read from the files named above.
 	WebhookToken string `yaml:"-"`
 	APIToken     string `yaml:"-"`
+	// OpenRoutes are the mutating routes LoadFor found served without any
+	// authentication, each opened in InsecureOpenRoutes: the responder
+	// logs a warning naming each.
+	OpenRoutes []string `yaml:"-"`
 }
 
 // Webhook configures the Alertmanager endpoint.
@@ -180,11 +188,33 @@ func Default() *Config {
 }
 
 // Load reads and validates the file at path; "" gives Default (which still
-// reads no token).
+// reads no token). It does not check that the mutating routes are
+// authenticated, which depends on how they are served: LoadFor does.
 func Load(path string) (*Config, error) {
+	return load(path, nil)
+}
+
+// LoadFor is Load for a responder about to serve as s says: it also
+// refuses a mutating route without authentication that the file does not
+// open by name in insecure_open_routes, naming the file, the line and the
+// fix, and lists the routes opened in OpenRoutes.
+func LoadFor(path string, s Serving) (*Config, error) {
+	return load(path, &s)
+}
+
+func load(path string, s *Serving) (*Config, error) {
 	c := Default()
 	if path == "" {
 		c.applyDefaults()
+		if s != nil {
+			if err := c.checkAuth(nil, *s); err != nil {
+				msg := err.Error()
+				if le, ok := err.(*configfile.LineError); ok {
+					msg = le.Msg
+				}
+				return nil, &configfile.FileError{File: "(no --config.file: the defaults)", Msg: msg}
+			}
+		}
 		return c, nil
 	}
 	b, err := os.ReadFile(path)
@@ -197,7 +227,11 @@ func Load(path string) (*Config, error) {
 	c.applyDefaults()
 	var root yaml.Node
 	_ = yaml.Unmarshal(b, &root)
-	if err := c.validate(&root); err != nil {
+	err = c.validate(&root)
+	if err == nil && s != nil {
+		err = c.checkAuth(&root, *s)
+	}
+	if err != nil {
 		le, ok := err.(*configfile.LineError)
 		if !ok {
 			return nil, &configfile.FileError{File: path, Msg: err.Error()}
@@ -231,6 +265,9 @@ func (c *Config) validate(root *yaml.Node) error {
 	}
 	if c.APIToken, err = readToken(c.API.BearerTokenFile); err != nil {
 		return configfile.Errorf(at("api.bearer_token_file"), "%v", err)
+	}
+	if err := validRoutes(c.InsecureOpenRoutes); err != nil {
+		return configfile.Errorf(at("insecure_open_routes"), "%v", err)
 	}
 	if c.Alerts.PrefixLabel == "" || !model.LegacyValidation.IsValidLabelName(c.Alerts.PrefixLabel) {
 		return configfile.Errorf(at("alerts.prefix_label"), "alerts.prefix_label %q is not a label name", c.Alerts.PrefixLabel)
