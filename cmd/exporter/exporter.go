@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/synguard/synguard/internal/collector"
 	"github.com/synguard/synguard/internal/daemon"
@@ -119,13 +120,20 @@ func (m *Main) start(ctx context.Context, r *daemon.Runtime, cfg *exporterconfig
 		return nil, fmt.Errorf("open origin databases: %w", err)
 	}
 	m.synRecv.SetOrigin(m.origin)
-	r.Registry.MustRegister(set)
 	m.apply(cfg)
 	go m.origin.Watch(ctx, originPollInterval)
 
+	// The metrics path serves the collectors a scrape selects
+	// (?collect[]=syn_recv for the 1 s job, ?exclude[]=syn_recv for the
+	// normal one; none: all). r.Registry holds the exporter's own metrics,
+	// the collector named "exporter".
+	metrics := collector.NewHandler(set, r.Registry, func(g prometheus.Gatherer) http.Handler {
+		return daemon.MetricsHandler(g, m.logger)
+	})
 	return &daemon.Service[*exporterconfig.Config]{
-		Apply: m.reload,
-		Mount: func(mux *http.ServeMux) { mux.Handle("/probe", m.probes) },
+		Apply:   m.reload,
+		Mount:   func(mux *http.ServeMux) { mux.Handle("/probe", m.probes) },
+		Metrics: metrics,
 	}, nil
 }
 

@@ -48,6 +48,22 @@ func (s *Set) Add(name string, c Collector) {
 	s.collectors[name] = c
 }
 
+// Names returns the names of the Set's collectors, sorted.
+func (s *Set) Names() []string { return append([]string(nil), s.names...) }
+
+// Subset returns a Set of the named collectors only, sharing them (and
+// their state) with s; names s does not hold are left out. A scrape of the
+// subset reports duration and success for its own collectors only.
+func (s *Set) Subset(names []string) *Set {
+	sub := &Set{logger: s.logger, collectors: map[string]Collector{}, duration: s.duration, success: s.success}
+	for _, n := range names {
+		if c, ok := s.collectors[n]; ok {
+			sub.Add(n, c)
+		}
+	}
+	return sub
+}
+
 // Describe implements prometheus.Collector. Only the Set's own descriptors
 // are described: the collectors' metrics are const metrics whose label
 // values are known only at scrape time (an unchecked collector).

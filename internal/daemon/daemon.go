@@ -195,11 +195,21 @@ func (f *Flags) Serve(ctx context.Context, h http.Handler, ln net.Listener, read
 // failing collector is logged and the rest still served), reload at
 // /-/reload (with --web.enable-lifecycle) and a health check at /-/healthy.
 func (f *Flags) NewMux(reg *prometheus.Registry, reload http.Handler, logger *slog.Logger) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle(f.MetricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	return f.newMux(MetricsHandler(reg, logger), reload)
+}
+
+// MetricsHandler serves g in Prometheus's exposition formats; a failing
+// collector is logged and the rest still served.
+func MetricsHandler(g prometheus.Gatherer, logger *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	})
+}
+
+func (f *Flags) newMux(metrics, reload http.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle(f.MetricsPath, metrics)
 	if f.EnableLifecycle {
 		mux.Handle("/-/reload", reload)
 	} else {
