@@ -9,4 +9,10 @@
 //	reg.MustRegister(r)
 //	mux.Handle("/-/reload", r)
 //	r.WatchSignals(ctx)
+//
+// POST /-/reload is served only with --web.enable-lifecycle, refuses
+// cross-origin browser requests, and is behind whatever the web
+// configuration asks of every route (TLS client certificates, basic auth).
+// A binary whose reload needs a token of its own (the responder: its API
+// token) wraps it with RequireBearer.
 package reload
