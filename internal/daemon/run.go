@@ -68,6 +68,9 @@ type Service[C any] struct {
 	// of Runtime.Registry (the exporter's, which serves only the collectors
 	// a scrape asks for). Build it with MetricsHandler.
 	Metrics http.Handler
+	// GuardReload, when set, wraps the POST /-/reload handler: the
+	// binary's own authentication of it (the responder's API token).
+	GuardReload func(http.Handler) http.Handler
 }
 
 // Runtime is what Run hands a binary's Start and Commands: the parsed
@@ -191,7 +194,11 @@ func serve[C any](ctx context.Context, spec Spec[C], r *Runtime, cfg C, out IO) 
 	if metrics == nil {
 		metrics = MetricsHandler(r.Registry, r.Logger)
 	}
-	mux := f.newMux(metrics, reloader)
+	var reloadHandler http.Handler = reloader
+	if svc.GuardReload != nil {
+		reloadHandler = svc.GuardReload(reloader)
+	}
+	mux := f.newMux(metrics, reloadHandler)
 	if svc.Mount != nil {
 		svc.Mount(mux)
 	}
