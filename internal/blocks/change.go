@@ -137,7 +137,9 @@ func (l *Ledger) lifted(b blockstore.Block, why string) blockstore.Block {
 
 // save writes the store, counting a failure.
 func (l *Ledger) save() error {
+	t0 := time.Now()
 	err := l.store.Save()
+	l.m.saveDur.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		l.m.saveErr.Inc()
 	}

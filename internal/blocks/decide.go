@@ -55,17 +55,12 @@ func originRecord(i origin.Info) *origin.Info {
 	return &i
 }
 
-// HandleAlerts applies one notification's alerts: each is decided by
-// policy.Admit, and every resulting change is saved in one write before any
-// firewall call; the firewall follows through the driver. An error means
-// nothing was changed.
-func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Result, error) {
+// decideLocked decides one notification's alerts into c (saved by the
+// caller): its Result, and how many blocks it put in c, for the failure
+// count.
+func (l *Ledger) decideLocked(c *change, v *view, alerts []policy.Alert) (Result, int) {
 	res := Result{Refused: map[policy.Reason]int{}}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	v := &view{l: l, now: now}
-	c := l.newChange()
+	now := v.now
 	made := 0 // blocks put in c, for the failure count
 	for _, a := range alerts {
 		d := l.pol.Admit(a, v)
@@ -118,14 +113,10 @@ func (l *Ledger) HandleAlerts(ctx context.Context, alerts []policy.Alert) (Resul
 			l.widenLocked(c, v, nb.Prefix, a.Name())
 		}
 	}
-	if err := c.commit(); err != nil {
-		l.m.actions.WithLabelValues(ActionBlock, ResultFailed).Add(float64(made))
-		return Result{}, err
-	}
 	if len(res.Refused) == 0 {
 		res.Refused = nil
 	}
-	return res, nil
+	return res, made
 }
 
 // Block blocks p at an operator's request, for d (0: the policy's duration

@@ -8,6 +8,12 @@
 // record is only ever changed against its current state, so a lift that
 // lands while the firewall is busy is never lost.
 //
+// Notifications that arrive together are a group commit (combine.go):
+// while one batch is decided and saved, the next ones queue, and the next
+// batch decides them in order as one change with one save, each answered
+// only once that save is durable; a failed save refuses every notification
+// of its batch and undoes them all.
+//
 // A new admit rule goes in internal/policy (Admit), not here; a new backend
 // in a package of its own behind internal/firewall.
 package blocks

@@ -65,6 +65,10 @@ type Ledger struct {
 	waiting map[netip.Prefix]waitingAlert
 	// wake tells the driver that work is queued (nil before SetWake).
 	wake func()
+
+	// combine groups the notifications that arrive together (combine.go);
+	// its lock is never taken under mu.
+	combine combiner
 }
 
 // ErrOtherBackend is returned by New for a state file whose owned blocks

@@ -40,6 +40,9 @@ type metrics struct {
 	max     prometheus.Gauge
 	saveErr prometheus.Counter
 	waiting prometheus.Gauge
+	// batches: notifications per group commit; saveDur: every save.
+	batches prometheus.Histogram
+	saveDur prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -72,6 +75,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "synguard_responder_alerts_waiting",
 			Help: "Firing block alerts refused for the rate limit or the cap and waiting to be applied as soon as it allows (at most max_active_blocks, each at most an hour).",
 		}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "synguard_responder_notification_batch_size",
+			Help:    "Webhook notifications decided and saved together in one write (a group commit): those that arrived while the previous batch was saved.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		saveDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "synguard_responder_state_save_duration_seconds",
+			Help:    "Writes of the state (a journal record and its fsync, or a snapshot), each made durable before the change it holds is acknowledged.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
 	}
 	for _, f := range []string{prefix.FamilyIPv4, prefix.FamilyIPv6} {
 		m.active.WithLabelValues(f)
@@ -93,7 +106,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range policy.Reasons {
 		m.refused.WithLabelValues(string(r))
 	}
-	reg.MustRegister(m.active, m.actions, m.refused, m.paused, m.max, m.saveErr, m.waiting)
+	reg.MustRegister(m.active, m.actions, m.refused, m.paused, m.max, m.saveErr, m.waiting, m.batches, m.saveDur)
 	return m
 }
 

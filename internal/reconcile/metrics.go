@@ -22,6 +22,11 @@ type metrics struct {
 	// reloadRepairs: the repairs of syncs that followed a reported reload.
 	reloadRepairs prometheus.Counter
 	lastSync      prometheus.Gauge
+	// callDur and callEntries describe every backend call by operation:
+	// how long it took, and how many prefixes it was handed (what the
+	// driver coalesced into it).
+	callDur     *prometheus.HistogramVec
+	callEntries *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer, d firewall.Description) *metrics {
@@ -54,13 +59,27 @@ func newMetrics(reg prometheus.Registerer, d firewall.Description) *metrics {
 			Name: "synguard_responder_last_reconcile_success_timestamp_seconds",
 			Help: "When the firewall last matched the desired state after a full reconcile.",
 		}),
+		callDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:        "synguard_responder_backend_call_duration_seconds",
+			Help:        "Calls of the firewall backend, by operation (prepare, add, remove, sync), failed ones included.",
+			ConstLabels: labels,
+			Buckets:     []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"op"}),
+		callEntries: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:        "synguard_responder_backend_call_entries",
+			Help:        "Prefixes handed to one call of the firewall backend, by operation (add, remove, sync): the work queued since the last call, coalesced into one.",
+			ConstLabels: labels,
+			Buckets:     []float64{1, 4, 16, 64, 256, 1024, 4096, 16384},
+		}, []string{"op"}),
 	}
 	for _, op := range []string{opPrepare, opAdd, opRemove, opSync} {
 		m.errors.WithLabelValues(op)
+		m.callDur.WithLabelValues(op)
 	}
 	for _, op := range []string{opAdd, opRemove, opSync} {
 		m.refused.WithLabelValues(op)
+		m.callEntries.WithLabelValues(op)
 	}
-	reg.MustRegister(m.up, m.errors, m.refused, m.repairs, m.reloadRepairs, m.lastSync)
+	reg.MustRegister(m.up, m.errors, m.refused, m.repairs, m.reloadRepairs, m.lastSync, m.callDur, m.callEntries)
 	return m
 }

@@ -27,7 +27,8 @@ func (d *Driver) step(ctx context.Context) {
 	repairs := 0
 	if prepare {
 		op = opPrepare
-		if err = d.fw.Prepare(ctx, d.Ledger.Held()); err == nil {
+		held := d.Ledger.Held()
+		if err = d.timed(opPrepare, -1, func() error { return d.fw.Prepare(ctx, held) }); err == nil {
 			sync = true
 		}
 	}
@@ -37,7 +38,8 @@ func (d *Driver) step(ctx context.Context) {
 		op = opSync
 		desired, owned := d.Ledger.Desired()
 		var res firewall.SyncResult
-		if res, err = d.fw.Sync(ctx, desired, owned); err == nil {
+		err = d.timed(opSync, len(desired)+len(owned), func() (err error) { res, err = d.fw.Sync(ctx, desired, owned); return err })
+		if err == nil {
 			d.countRefused(opSync, res.Results)
 			d.Ledger.Confirm(res.Results)
 			// What the sync changed beyond the queued work was lost or
@@ -48,7 +50,8 @@ func (d *Driver) step(ctx context.Context) {
 		var rs []firewall.Result
 		if len(work.Add) > 0 {
 			op = opAdd
-			if rs, err = d.fw.Add(ctx, work.Add); err == nil {
+			err = d.timed(opAdd, len(work.Add), func() (err error) { rs, err = d.fw.Add(ctx, work.Add); return err })
+			if err == nil {
 				d.countRefused(opAdd, rs)
 				d.Ledger.Confirm(rs)
 				work.Add = nil
@@ -56,7 +59,8 @@ func (d *Driver) step(ctx context.Context) {
 		}
 		if err == nil && len(work.Remove) > 0 {
 			op = opRemove
-			if rs, err = d.fw.Remove(ctx, work.Remove); err == nil {
+			err = d.timed(opRemove, len(work.Remove), func() (err error) { rs, err = d.fw.Remove(ctx, work.Remove); return err })
+			if err == nil {
 				d.countRefused(opRemove, rs)
 				resync = d.Ledger.Confirm(rs)
 				work.Remove = nil
@@ -104,6 +108,18 @@ func (d *Driver) step(ctx context.Context) {
 		d.wakeLocked()
 	}
 	d.finishLocked(seq, nil)
+}
+
+// timed makes one backend call, counting its duration and the n prefixes
+// it was handed (n < 0: a call without prefixes).
+func (d *Driver) timed(op string, n int, call func() error) error {
+	t0 := time.Now()
+	err := call()
+	d.m.callDur.WithLabelValues(op).Observe(time.Since(t0).Seconds())
+	if n >= 0 {
+		d.m.callEntries.WithLabelValues(op).Observe(float64(n))
+	}
+	return err
 }
 
 // failLocked keeps what was not done for the retry (the work is already
