@@ -45,10 +45,13 @@ loop_prom_scalar() {
 }
 
 # loop_targets_up N [TIMEOUT_S]: wait until every scrape target of victims
-# 1..N is up.
+# 1..N is up: one per synguard job of the derived config (the exporter's
+# two, SYN_RECV at 1 s and the rest, and the responder's) and victim.
 loop_targets_up() {
-  local want=$(( 2 * ${1:-1} ))
-  [ -x "$(loop_binary responder)" ] || want=${1:-1}
+  local jobs want
+  jobs=$(grep -c '^ *- job_name: synguard-' "$(loop__state)/prometheus.yml") || jobs=2
+  [ -x "$(loop_binary responder)" ] || jobs=$(( jobs - 1 ))
+  want=$(( jobs * ${1:-1} ))
   loop_wait_until "${2:-30}" loop_prom_true "count(up{job=~\"synguard-.*\"} == 1) >= $want"
 }
 

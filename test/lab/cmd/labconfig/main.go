@@ -138,8 +138,13 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// Ports of the synguard jobs, by job name.
-var jobPorts = map[string]string{"synguard-exporter": "9817", "synguard-responder": "9818"}
+// Ports of the synguard jobs, by job name: the exporter's two jobs (the
+// 1 s SYN_RECV job beside the normal one) scrape the same targets.
+var jobPorts = map[string]string{"synguard-exporter": "9817", "synguard-exporter-syn-recv": "9817", "synguard-responder": "9818"}
+
+// requiredJobs must be in every shipped config; the SYN_RECV job may be
+// left out (then the normal exporter job takes every collector).
+var requiredJobs = []string{"synguard-exporter", "synguard-responder"}
 
 func prometheus(cfg map[string]any, hs hosts, rules string, ams []string, interval string) error {
 	g, _ := cfg["global"].(map[string]any)
@@ -180,7 +185,7 @@ func prometheus(cfg map[string]any, hs hosts, rules string, ams []string, interv
 			job["static_configs"] = []any{map[string]any{"targets": toAny(ams)}}
 		}
 	}
-	for name := range jobPorts {
+	for _, name := range requiredJobs {
 		if !found[name] {
 			return fmt.Errorf("no scrape job %q", name)
 		}

@@ -54,8 +54,9 @@ func TestFleetTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, _ = yaml.Marshal(prom)
-	if n := strings.Count(string(out), "key_file: /lab/pki/prometheus.example.net.key"); n != 2 {
-		t.Errorf("%d scrape jobs with Prometheus's client key, want 2:\n%s", n, out)
+	// The exporter's two jobs (SYN_RECV at 1 s, the rest) and the responder's.
+	if n := strings.Count(string(out), "key_file: /lab/pki/prometheus.example.net.key"); n != 3 {
+		t.Errorf("%d scrape jobs with Prometheus's client key, want 3:\n%s", n, out)
 	}
 
 	web := load(t, "responder-web.yml")
