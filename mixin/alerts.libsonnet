@@ -151,16 +151,51 @@ local util = import 'lib/util.libsonnet';
       {
         name: 'synguard.health',
         rules: withRunbooks([
+          // The exporter's two scrape jobs (SYN_RECV at 1 s, the rest) fail
+          // together when it is down: one alert per target, not one per
+          // job, and one too when only one of its jobs fails.
           {
             alert: 'SynguardExporterDown',
             expr: |||
-              up{%s} == 0
+              min without (job) (up{%s}) == 0
             ||| % cfg.exporterSelector,
             'for': cfg.downFor,
             labels: { severity: 'critical' },
             annotations: {
               summary: 'synguard exporter on %s is down' % host,
-              description: 'Prometheus has failed to scrape the exporter at {{ $labels.instance }} for %s: no SYN_RECV counts and no probe results from this host, so no block alert can fire for it.' % cfg.downFor,
+              description: 'Prometheus has failed to scrape the exporter at {{ $labels.instance }} for %s ({{ with printf `up{instance=%%q} == 0` $labels.instance | query }}{{ range $i, $s := sortByLabel "job" . }}{{ if $i }}, {{ end }}job {{ $s.Labels.job }}{{ end }}{{ end }}): its SYN_RECV counts, kernel counters or probe results are missing, and without SYN_RECV no block alert can fire for this host.' % cfg.downFor,
+            },
+          },
+          // Every scrape job of the exporter is up, yet none takes SYN_RECV:
+          // the 1 s job is missing (or the normal job excludes syn_recv
+          // without it), and no block alert can fire for this host.
+          {
+            alert: 'SynguardSynRecvNotScraped',
+            expr: |||
+              min without (job) (up{%s}) == 1
+              unless on (instance, %s)
+              %s
+            ||| % [cfg.exporterSelector, h, sel('synguard_scrape_collector_success', ['collector="syn_recv"'])],
+            'for': cfg.downFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'No scrape job takes SYN_RECV from the exporter on %s' % host,
+              description: 'The exporter at {{ $labels.instance }} is scraped, but no job has taken its syn_recv collector for %s: no SYN_RECV counts from this host, so no block alert can fire for it. Add the 1 s job with params collect[]: [syn_recv] beside the job that excludes it (deploy/prometheus/prometheus.yml).' % cfg.downFor,
+            },
+          },
+          // Two jobs both taking syn_recv (one of them without params, or
+          // without exclude[]=syn_recv) double every SYN_RECV series: sums
+          // over jobs and the dashboards count each socket twice.
+          {
+            alert: 'SynguardSynRecvScrapedTwice',
+            expr: |||
+              count without (job) (%s) > 1
+            ||| % sel('synguard_scrape_collector_success', ['collector="syn_recv"']),
+            'for': cfg.downFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'SYN_RECV of the exporter on %s is scraped by {{ $value }} jobs' % host,
+              description: '{{ $value }} scrape jobs take the syn_recv collector of the exporter at {{ $labels.instance }} ({{ with printf `synguard_scrape_collector_success{instance=%q,collector="syn_recv"}` $labels.instance | query }}{{ range $i, $s := sortByLabel "job" . }}{{ if $i }}, {{ end }}{{ $s.Labels.job }}{{ end }}{{ end }}): every SYN_RECV series is stored once per job and sums count each socket that many times. Give the normal job params exclude[]: [syn_recv] (deploy/prometheus/prometheus.yml).',
             },
           },
           {

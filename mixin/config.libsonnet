@@ -7,16 +7,20 @@
 // cannot disagree (rules/tests pin the numbers of the defaults).
 {
   _config+:: {
-    // Selectors of the two scrape jobs, for `up` and the dashboard's job
+    // Selectors of the scrape jobs, for `up` and the dashboard's job
     // variable. The fleet and the single-host deployments name the jobs so
-    // (deploy/prometheus/prometheus.yml, deploy/fleet/prometheus.yml).
-    exporterSelector: 'job="synguard-exporter"',
+    // (deploy/prometheus/prometheus.yml, deploy/fleet/prometheus.yml): the
+    // exporter has two, synguard-exporter-syn-recv (SYN_RECV only, every
+    // 1 s) and synguard-exporter (everything else), with the same targets;
+    // exporterSelector matches both (a single job of either name works too).
+    exporterSelector: 'job=~"synguard-exporter|synguard-exporter-syn-recv"',
     responderSelector: 'job="synguard-responder"',
     // Extra matchers ANDed into every selector of an exporter or responder
     // metric ('' = none): e.g. 'env="prod"' when several synguard
     // deployments share one Prometheus.
     metricSelector: '',
-    // The dashboard's job variable offers the jobs matching this.
+    // The dashboard's job variable offers the jobs matching this: the
+    // exporter's two, the responder's.
     jobRegex: 'synguard-.*',
 
     // The target label naming a machine. The exporter and the responder on

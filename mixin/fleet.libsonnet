@@ -31,7 +31,9 @@
 //                          hosts at once.
 //
 // Hosts are counted, not series: `max by (prefix, family, host)` first, so a
-// host scraped twice (two exporters, a relabelled duplicate) counts once, and
+// host scraped twice (two exporters, a relabelled duplicate, SYN_RECV in both
+// of the exporter's jobs where the normal one lacks exclude[]=syn_recv)
+// counts once, and
 // a series without a host label (a misconfigured scrape job) never counts.
 // prefix="other" is the exporter's catch-all for ranges outside its top N and
 // never names one range: never blocked.

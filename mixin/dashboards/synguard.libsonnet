@@ -84,6 +84,7 @@ local util = import '../lib/util.libsonnet';
               type: 'query',
               name: 'job',
               label: 'Job',
+              description: "The exporter's two jobs (synguard-exporter-syn-recv: SYN_RECV every 1 s; synguard-exporter: kernel counters, probes, the rest) and the responder's. The SYN_RECV panels need the first.",
               datasource: ds,
               query: {
                 query: 'label_values(up{job=~"%s"}, job)' % cfg.jobRegex,
@@ -1269,7 +1270,7 @@ local util = import '../lib/util.libsonnet';
             type: 'stat',
             id: 24,
             title: 'Scrape targets up',
-            description: 'Whether Prometheus scrapes each synguard exporter and responder.',
+            description: "Whether Prometheus scrapes each synguard job of each host: the exporter's two (synguard-exporter-syn-recv, SYN_RECV every 1 s; synguard-exporter, the rest) and the responder's.",
             datasource: ds,
             gridPos: {
               x: 0,
@@ -1413,7 +1414,7 @@ local util = import '../lib/util.libsonnet';
             type: 'timeseries',
             id: 26,
             title: 'Collector duration',
-            description: 'Time each exporter collector took per scrape. The sock_diag SYN_RECV dump stays in tens of milliseconds at 100,000 sockets.',
+            description: 'Time each exporter collector took per scrape (syn_recv in its 1 s job, the others in the normal one). The sock_diag SYN_RECV dump stays in tens of milliseconds at 100,000 sockets.',
             datasource: ds,
             gridPos: {
               x: 16,
