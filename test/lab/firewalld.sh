@@ -6,8 +6,10 @@
 # measurements behind it):
 #  * firewalld runs only inside the network namespace $FW_NS, so its nftables
 #    rules exist there alone; the root namespace's firewall is never touched.
-#  * It talks to a private dbus-daemon (own config, root only, no service
-#    activation, a unix *path* socket in $FW_STATE), never to the host bus.
+#  * It talks to a private dbus-daemon (own config, no service activation, a
+#    unix *path* socket in $FW_STATE), never to the host bus. Root and one
+#    unprivileged user ($FW_HOSTILE_USER) may connect; that user may only
+#    send signals (the forged-signal tests) and ask the bus about names.
 #    Every client gets DBUS_SYSTEM_BUS_ADDRESS=$(fw_bus_address).
 #  * dbus-daemon and firewalld share a private mount namespace with tmpfs over
 #    /run and /var/log; firewalld reads a copy of /etc/firewalld in
@@ -24,6 +26,8 @@
 #               must not be under /run or /var/log, which are hidden inside
 #   FW_BACKEND  FirewallBackend for the copy of firewalld.conf (nftables)
 #   FW_START_TIMEOUT  seconds to wait for firewalld to be running (60)
+#   FW_HOSTILE_USER   the one unprivileged user the bus lets in, to send
+#               forged signals as a local user would (nobody)
 #
 # Typical use:
 #   . test/lab/firewalld.sh
@@ -86,9 +90,10 @@ fw_dbus_pid() { fw__pid dbus; }
 # fw_prepare: a fresh state dir with a copy of /etc/firewalld (backend set)
 # and the private bus's config. Refuses to wipe a directory it did not make.
 fw_prepare() {
-  local st backend
+  local st backend hostile
   st=$(fw__state)
   backend=${FW_BACKEND:-nftables}
+  hostile=${FW_HOSTILE_USER:-nobody}
   case "$st" in
     /run|/run/*|/var/log|/var/log/*|/|"") fw_log "FW_STATE=$st is hidden inside the lab or unsafe"; return 1 ;;
   esac
@@ -110,16 +115,28 @@ fw_prepare() {
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <!-- private "system" bus of a synguard firewalld lab: no includes, no
-       service activation, root only (EXTERNAL auth over a path socket). -->
+       service activation, EXTERNAL auth over a path socket; root, and one
+       unprivileged local user ($hostile) with what Debian's system bus
+       gives any local user that matters here: it may send signals to
+       anyone (straight to a connection, past its match rules) and ask the
+       bus who owns a name, and nothing else: no names of its own, no
+       method calls to firewalld. -->
   <type>system</type>
   <listen>unix:path=$st/bus.sock</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow user="root"/>
+    <allow user="$hostile"/>
     <allow own="*"/>
     <allow send_destination="*" eavesdrop="true"/>
     <allow receive_sender="*"/>
     <allow eavesdrop="true"/>
+  </policy>
+  <policy user="$hostile">
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="method_call" send_destination="org.freedesktop.DBus"/>
+    <allow send_type="signal"/>
   </policy>
 </busconfig>
 EOF
