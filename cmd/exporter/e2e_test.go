@@ -67,8 +67,9 @@ func buildExporter(t *testing.T) string {
 }
 
 // TestEndToEnd is the golden test: the built binary on the fixture procfs
-// under testdata/proc, /metrics compared with testdata/e2e-output.txt
-// (go test ./cmd/exporter -run TestEndToEnd -update rewrites it), and the
+// under testdata/proc, /metrics compared with testdata/e2e-output.txt and
+// /metrics?collect[]=syn_recv with testdata/e2e-syn-recv.txt (go test
+// ./cmd/exporter -run TestEndToEnd -update rewrites them), and the
 // raw output checked by promtool when it is installed.
 func TestEndToEnd(t *testing.T) {
 	if daemontest.Update() {
@@ -84,6 +85,9 @@ func TestEndToEnd(t *testing.T) {
 		raw = e.Get(t, "/metrics")
 	}
 	daemontest.Golden(t, filepath.Join("testdata", "e2e-output.txt"), mask(raw))
+	// The 1 s job's fast path: SYN_RECV and its collector's duration and
+	// success only (deploy/prometheus/prometheus.yml).
+	daemontest.Golden(t, filepath.Join("testdata", "e2e-syn-recv.txt"), mask(e.Get(t, "/metrics?collect[]=syn_recv")))
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		t.Skip("promtool not installed: metrics not linted")

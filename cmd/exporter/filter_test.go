@@ -2,10 +2,15 @@ package main
 
 import (
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // familiesOf returns the metric names and the collector label values of
@@ -91,4 +96,92 @@ func TestCollectorFilter(t *testing.T) {
 			t.Errorf("?%s: %d %q, want 400 with %q", tc.query, code, body, tc.want)
 		}
 	}
+}
+
+// scrapeJob is the part of a Prometheus scrape config this test reads.
+type scrapeJob struct {
+	Name           string              `yaml:"job_name"`
+	MetricsPath    string              `yaml:"metrics_path"`
+	ScrapeInterval string              `yaml:"scrape_interval"`
+	Params         map[string][]string `yaml:"params"`
+	StaticConfigs  []struct {
+		Targets []string `yaml:"targets"`
+	} `yaml:"static_configs"`
+}
+
+// TestShippedScrapeJobs scrapes a running exporter as each exporter job of
+// the shipped Prometheus configs does (their params) and checks that
+// together they take every family of /metrics once: SYN_RECV in exactly
+// one job, at 1 s, and each collector in exactly one job. A job that lost
+// its exclude[]=syn_recv would count every socket twice.
+func TestShippedScrapeJobs(t *testing.T) {
+	d := startExporter(t, fixtureArgs("testdata/proc")...)
+	all, allCollectors := familiesOf(d.Get(t, "/metrics"))
+	for _, file := range []string{"../../deploy/prometheus/prometheus.yml", "../../deploy/fleet/prometheus.yml"} {
+		t.Run(filepath.Base(filepath.Dir(file)), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cfg struct {
+				ScrapeConfigs []scrapeJob `yaml:"scrape_configs"`
+			}
+			if err := yaml.Unmarshal(raw, &cfg); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			families := map[string][]string{}
+			collectors := map[string][]string{}
+			jobs := 0
+			for _, j := range cfg.ScrapeConfigs {
+				if !exporterJob(j) {
+					continue
+				}
+				jobs++
+				q := url.Values(j.Params)
+				names, cs := familiesOf(d.Get(t, "/metrics?"+q.Encode()))
+				for _, n := range names {
+					families[n] = append(families[n], j.Name)
+				}
+				for _, c := range cs {
+					collectors[c] = append(collectors[c], j.Name)
+				}
+				if slices.Contains(names, "synguard_syn_recv_sockets") && j.ScrapeInterval != "1s" {
+					t.Errorf("job %s takes SYN_RECV every %q, want 1s", j.Name, j.ScrapeInterval)
+				}
+			}
+			if jobs != 2 {
+				t.Errorf("%d exporter jobs, want 2 (SYN_RECV at 1 s, the rest)", jobs)
+			}
+			for _, n := range all {
+				in := families[n]
+				if strings.HasPrefix(n, "synguard_scrape_collector_") {
+					continue // one series per collector, checked below
+				}
+				if len(in) != 1 {
+					t.Errorf("%s is taken by %d jobs %v, want 1", n, len(in), in)
+				}
+			}
+			for _, c := range allCollectors {
+				if len(collectors[c]) != 1 {
+					t.Errorf("collector %s is taken by %v, want exactly one job", c, collectors[c])
+				}
+			}
+		})
+	}
+}
+
+// exporterJob reports whether j scrapes an exporter's /metrics (port 9817;
+// the blackbox job's /probe is not).
+func exporterJob(j scrapeJob) bool {
+	if j.MetricsPath != "" && j.MetricsPath != "/metrics" {
+		return false
+	}
+	for _, sc := range j.StaticConfigs {
+		for _, tg := range sc.Targets {
+			if strings.HasSuffix(tg, ":9817") {
+				return true
+			}
+		}
+	}
+	return false
 }
