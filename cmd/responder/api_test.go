@@ -103,13 +103,16 @@ func TestOperatorSurface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if code, _ := r.do(t, http.MethodPost, "/-/reload", "", ""); code != 401 {
+		t.Fatalf("reload without the API token: %d", code)
+	}
 	os.WriteFile(cfgPath, []byte("policy:\n  min_prefix_length: {ipv4: 8, ipv6: 48}\n"), 0o600)
-	if code, _ := r.do(t, http.MethodPost, "/-/reload", "", ""); code != 500 {
+	if code, _ := r.do(t, http.MethodPost, "/-/reload", "", "", auth...); code != 500 {
 		t.Fatalf("bad reload: %d", code)
 	}
 	good := strings.Replace(string(orig), "api:\n", "api:\n  read_only: true\n", 1)
 	os.WriteFile(cfgPath, []byte(good), 0o600)
-	if code, body := r.do(t, http.MethodPost, "/-/reload", "", ""); code != 200 {
+	if code, body := r.do(t, http.MethodPost, "/-/reload", "", "", auth...); code != 200 {
 		t.Fatalf("good reload: %d %s", code, body)
 	}
 	if code, _ := post(`{"prefix":"198.51.100.128/27"}`); code != 403 {
@@ -141,9 +144,15 @@ func TestOperatorSurface(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
+	// The example leaves the tokens empty: it names the fix.
 	out, errOut := &daemontest.Buffer{}, &daemontest.Buffer{}
-	if code := NewMain(out, errOut).Main(t.Context(), []string{"--config.check", "--config.file=../../examples/responder.yml"}); code != 0 {
+	if code := NewMain(out, errOut).Main(t.Context(), []string{"--config.check", "--config.file=../../examples/responder.yml"}); code != 1 ||
+		!strings.Contains(errOut.String(), "examples/responder.yml:") || !strings.Contains(errOut.String(), "webhook.bearer_token_file") {
 		t.Fatalf("example config: exit %d: %s", code, errOut)
+	}
+	errOut = &daemontest.Buffer{}
+	if code := NewMain(out, errOut).Main(t.Context(), []string{"--config.check", "--config.file=" + writeConfig(t, "")}); code != 0 {
+		t.Fatalf("a config with tokens: exit %d: %s", code, errOut)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yml")
 	os.WriteFile(bad, []byte("firewall:\n  backend: pf\n"), 0o600)

@@ -63,7 +63,9 @@ func (m *Main) addCLI(app *kingpin.Application) {
 		Envar(envAPIURL).StringVar(&f.url)
 	app.Flag("api.token-file", "Operator commands: the operator API's bearer token; default: the service's config's api.bearer_token_file, else "+defaultAPITokenFile+" (a missing file sends none).").
 		Envar(envAPITokenFile).StringVar(&f.tokenFile)
-	b := app.Command("blocks", "List, add and remove blocks of a running responder.")
+	// They serve nothing: their configuration is loaded for the API's
+	// address and token only, without the routes' check.
+	b := app.Command("blocks", "List, add and remove blocks of a running responder.").PreAction(m.servesNothing)
 	b.Command("list", "List the blocks in force, the alerts waiting for the rate limit or the cap, and whether the responder is paused.").
 		Flag("output", "table or json.").Short('o').Default("table").EnumVar(&f.output, "table", "json")
 	add := b.Command("add", "Block a prefix by hand (the policy's checks apply).")
@@ -72,8 +74,8 @@ func (m *Main) addCLI(app *kingpin.Application) {
 	add.Flag("reason", "Why, for the audit log and the list.").StringVar(&f.reason)
 	rm := b.Command("rm", "Lift a block now.")
 	rm.Arg("prefix", "The blocked prefix.").Required().HintAction(blockedPrefixes).StringVar(&f.prefix)
-	app.Command("pause", "Pause the responder: it acknowledges block alerts and changes nothing in the firewall.")
-	app.Command("resume", "Resume a paused responder.")
+	app.Command("pause", "Pause the responder: it acknowledges block alerts and changes nothing in the firewall.").PreAction(m.servesNothing)
+	app.Command("resume", "Resume a paused responder.").PreAction(m.servesNothing)
 }
 
 // withCLI adds the operator commands to the binary's own.

@@ -38,9 +38,36 @@ func (r *responder) do(t testing.TB, method, path, contentType, body string, hea
 	return r.Do(t, method, path, contentType, body, header...)
 }
 
+// post sends a notification as Alertmanager does, with the webhook token.
 func (r *responder) post(t *testing.T, body string) (int, string) {
 	t.Helper()
-	return r.do(t, http.MethodPost, "/webhook", "application/json", body)
+	return r.do(t, http.MethodPost, "/webhook", "application/json", body, "Authorization", "Bearer "+hookToken)
+}
+
+// change sends an operator API request with the API token.
+func (r *responder) change(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	return r.do(t, method, path, "application/json", body, "Authorization", "Bearer "+apiToken)
+}
+
+// The tokens writeConfig and labConfig give the responder.
+const hookToken, apiToken = "hook-secret", "op-secret"
+
+// tokenFiles writes the two tokens into dir and returns the config lines
+// naming them: the webhook's, to go in its section, and a whole api
+// section unless extra has its own.
+func tokenFiles(t testing.TB, dir, extra string) (webhook, api string) {
+	t.Helper()
+	for name, tok := range map[string]string{"webhook.token": hookToken, "api.token": apiToken} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(tok+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webhook = "  bearer_token_file: " + filepath.Join(dir, "webhook.token") + "\n"
+	if !strings.HasPrefix(extra, "api:") && !strings.Contains(extra, "\napi:") {
+		api = "api:\n  bearer_token_file: " + filepath.Join(dir, "api.token") + "\n"
+	}
+	return webhook, api
 }
 
 func (r *responder) metrics(t *testing.T) string {
@@ -90,12 +117,13 @@ func writeConfig(t *testing.T, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "responder.yml")
+	hook, api := tokenFiles(t, dir, extra)
 	cfg := fmt.Sprintf(`state_file: %s
 host: mx1
 webhook:
-  max_body_bytes: 65536
+%s  max_body_bytes: 65536
   max_alerts: 20
-policy:
+%spolicy:
   allowlist: [192.0.2.0/26]
 firewall:
   backend: firewalld
@@ -105,7 +133,7 @@ firewall:
   keep_connections: true
   firewalld:
     mode: ipset
-%s`, filepath.Join(dir, "state", "state.json"), extra)
+%s`, filepath.Join(dir, "state", "state.json"), hook, api, extra)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +200,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %d %s, want %d with %q", s.name, code, body, s.code, s.want)
 		}
 	}
-	code, body := r.do(t, http.MethodPost, "/api/v1/blocks", "application/json", `{"prefix":"2001:db8:9::/48","duration":"2h","reason":"seen in netstat"}`)
+	code, body := r.change(t, http.MethodPost, "/api/v1/blocks", `{"prefix":"2001:db8:9::/48","duration":"2h","reason":"seen in netstat"}`)
 	if code != 201 || !strings.Contains(body, `"applied": true`) {
 		t.Fatalf("manual block: %d %s", code, body)
 	}

@@ -27,15 +27,17 @@ func labConfig(t *testing.T, ns, mode, extra string) (path, state string) {
 	dir := t.TempDir()
 	path = filepath.Join(dir, "responder.yml")
 	state = filepath.Join(dir, "state", "state.json")
+	hook, api := tokenFiles(t, dir, extra)
 	cfg := fmt.Sprintf(`state_file: %s
-firewall:
+webhook:
+%[5]s%[6]sfirewall:
   backend: firewalld
   conntrack_netns: %[3]s
   reconcile_interval: 1h
   firewalld:
     mode: %[2]s
     allow_reload: true
-%[4]s`, state, mode, "/run/netns/"+ns, extra)
+%[4]s`, state, mode, "/run/netns/"+ns, extra, hook, api)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +169,7 @@ func TestRealFirewalld(t *testing.T) {
 			// Manual unblock after a crash: the stale kernel rules must go.
 			l.Fw("fw_crash_restart")
 			l.waitListed(mode, want, 20*time.Second)
-			if code, body := r.do(t, http.MethodDelete, "/api/v1/blocks/198.51.100.32/27", "", ""); code != 200 {
+			if code, body := r.change(t, http.MethodDelete, "/api/v1/blocks/198.51.100.32/27", ""); code != 200 {
 				t.Fatalf("unblock: %d %s", code, body)
 			}
 			// The listing can be restored by a retry before firewalld's
@@ -182,7 +184,7 @@ func TestRealFirewalld(t *testing.T) {
 			}
 
 			// Expiry after a crash.
-			if code, body := r.do(t, http.MethodPost, "/api/v1/blocks", "application/json", `{"prefix":"198.51.100.33/27","duration":"6s","reason":"lab"}`); code != 201 {
+			if code, body := r.change(t, http.MethodPost, "/api/v1/blocks", `{"prefix":"198.51.100.33/27","duration":"6s","reason":"lab"}`); code != 201 {
 				t.Fatalf("manual block: %d %s", code, body)
 			}
 			if err := l.WaitBlocked(lab.Attacker4, 5*time.Second); err != nil {
@@ -202,7 +204,7 @@ func TestRealFirewalld(t *testing.T) {
 			l.Fw("fw_crash_restart")
 			r = startResponder(t, "--dbus.address="+l.BusAddr, "--config.file="+cfg, "--web.disable-exporter-metrics")
 			l.waitListed(mode, []string{"2001:db8:5:1::/64"}, 20*time.Second)
-			if code, body := r.do(t, http.MethodDelete, "/api/v1/blocks/2001:db8:5:1::/64", "", ""); code != 200 {
+			if code, body := r.change(t, http.MethodDelete, "/api/v1/blocks/2001:db8:5:1::/64", ""); code != 200 {
 				t.Fatalf("unblock after a crash while down: %d %s", code, body)
 			}
 			if err := l.WaitReach(lab.Attacker6, 10*time.Second); err != nil {
@@ -227,7 +229,17 @@ func startBinary(t *testing.T, bin string, args ...string) *process {
 func (p *process) kill() { p.Kill() }
 
 func (p *process) post(path, contentType, body string) (int, error) {
-	resp, err := http.Post(p.URL+path, contentType, strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, p.URL+path, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	tok := apiToken
+	if path == "/webhook" {
+		tok = hookToken
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
 	}

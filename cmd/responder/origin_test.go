@@ -56,7 +56,7 @@ func TestOriginPolicy(t *testing.T) {
 	}
 	// An operator's own request is the operator's judgement: origin
 	// policy does not apply to it, and the origin is still recorded.
-	if code, body := r.do(t, "POST", "/api/v1/blocks", "application/json", `{"prefix":"198.51.100.64/27"}`); code != 201 || !strings.Contains(body, `"country": "DE"`) {
+	if code, body := r.change(t, "POST", "/api/v1/blocks", `{"prefix":"198.51.100.64/27"}`); code != 201 || !strings.Contains(body, `"country": "DE"`) {
 		t.Errorf("operator block in a protected country: %d %s", code, body)
 	}
 }
@@ -71,7 +71,7 @@ func TestOriginPolicyNeedsDatabase(t *testing.T) {
 	if code := m.Main(t.Context(), []string{"--config.check", "--config.file=" + cfg}); code == 0 {
 		t.Fatal("config check passed an origin policy without databases")
 	}
-	if !strings.Contains(stderr.String(), cfg+":8: policy.origin") {
+	if !strings.Contains(stderr.String(), cfg+":11: policy.origin") {
 		t.Errorf("error does not name file:line:\n%s", stderr)
 	}
 }

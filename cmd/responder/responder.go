@@ -23,6 +23,7 @@ import (
 	"github.com/synguard/synguard/internal/operatorapi"
 	"github.com/synguard/synguard/internal/origin"
 	"github.com/synguard/synguard/internal/reconcile"
+	"github.com/synguard/synguard/internal/reload"
 	"github.com/synguard/synguard/internal/responderconfig"
 	"github.com/synguard/synguard/internal/statuspage"
 	"github.com/synguard/synguard/internal/webhook"
@@ -46,6 +47,12 @@ type Main struct {
 	flags struct {
 		dbusAddress string
 	}
+	// app is the parsed command line, for the web flags daemon owns that
+	// decide which routes need a token (LoadFor).
+	app *kingpin.Application
+	// command is set by an operator command or purge, which serve nothing:
+	// their configuration is loaded without the routes' check.
+	command bool
 	cli    cliFlags
 	logger *slog.Logger
 
@@ -80,7 +87,7 @@ func (m *Main) Main(ctx context.Context, args []string) int {
 			{Address: "/api/v1/blocks", Text: "Blocks (JSON)"},
 		},
 		Flags:    m.addFlags,
-		Load:     responderconfig.Load,
+		Load:     m.load,
 		LogAttrs: logAttrs,
 		Commands: m.withCLI(map[string]func(context.Context, *daemon.Runtime, *responderconfig.Config) error{"purge": m.purge}),
 		Start:    m.start,
@@ -89,12 +96,54 @@ func (m *Main) Main(ctx context.Context, args []string) int {
 
 // addFlags adds the responder's own flags and commands beside daemon's.
 func (m *Main) addFlags(app *kingpin.Application) {
+	m.app = app
 	app.Flag("dbus.address", "D-Bus address of firewalld's bus; empty: the system bus, or DBUS_SYSTEM_BUS_ADDRESS when set.").
 		Default("").StringVar(&m.flags.dbusAddress)
 	app.Command("serve", "Serve the webhook, the operator API and metrics (the default).").Default()
 	app.Command("purge", "Remove every block the responder owns from the firewall, and what the backend made for itself (firewalld's ipsets, nftables' table), for uninstall and emergencies, "+
-		"and mark them lifted in the state file. Stop the running responder first.")
+		"and mark them lifted in the state file. Stop the running responder first.").PreAction(m.servesNothing)
 	m.addCLI(app)
+}
+
+// servesNothing marks the parsed command as one that serves no route.
+func (m *Main) servesNothing(*kingpin.ParseContext) error {
+	m.command = true
+	return nil
+}
+
+// load reads the configuration; to serve (and for --config.check) it also
+// refuses a mutating route without authentication that the file does not
+// open by name, as the web flags serve them.
+func (m *Main) load(path string) (*responderconfig.Config, error) {
+	if m.command {
+		return responderconfig.Load(path)
+	}
+	flag := func(name string) string {
+		if f := m.app.GetFlag(name); f != nil {
+			return f.Model().Value.String()
+		}
+		return ""
+	}
+	return responderconfig.LoadFor(path, responderconfig.Serving{
+		WebConfigFile: flag("web.config.file"),
+		Lifecycle:     flag("web.enable-lifecycle") == "true",
+	})
+}
+
+// warnOpen logs a warning per mutating route the configuration serves
+// without authentication (opened in insecure_open_routes).
+func warnOpen(logger *slog.Logger, cfg *responderconfig.Config) {
+	for _, r := range cfg.OpenRoutes {
+		logger.Warn("route served WITHOUT authentication (insecure_open_routes): anyone who reaches the listen address can use it; cross-origin browser requests and non-JSON bodies are still refused",
+			"route", r, "paths", routePaths[r])
+	}
+}
+
+// routePaths names what each route of insecure_open_routes serves.
+var routePaths = map[string]string{
+	responderconfig.RouteWebhook: "POST /webhook",
+	responderconfig.RouteAPI:     "POST/DELETE /api/v1/blocks, POST/DELETE /api/v1/pause",
+	responderconfig.RouteReload:  "POST /-/reload",
 }
 
 func logAttrs(cfg *responderconfig.Config) []any {
@@ -122,6 +171,7 @@ func ownAddrs() ([]netip.Addr, error) {
 // and the handlers; daemon.Run serves them.
 func (m *Main) start(ctx context.Context, r *daemon.Runtime, cfg *responderconfig.Config) (*daemon.Service[*responderconfig.Config], error) {
 	m.logger = r.Logger
+	warnOpen(m.logger, cfg)
 	if cfg.Host == "" {
 		m.logger.Info("no host configured: host-scoped alerts apply whatever their host label says")
 	}
@@ -179,6 +229,14 @@ func (m *Main) start(ctx context.Context, r *daemon.Runtime, cfg *responderconfi
 			m.api.Register(mux)
 			statuspage.New(operatorapi.StatusSource(m.driver), 2*time.Second).Register(mux, "/status")
 		},
+		// Whoever may change blocks may reload: the API's token.
+		GuardReload: func(h http.Handler) http.Handler {
+			return reload.RequireBearer(func() string {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				return m.config.APIToken
+			}, h)
+		},
 	}, nil
 }
 
@@ -212,6 +270,7 @@ func (m *Main) reload(cfg *responderconfig.Config) error {
 	m.webhook.SetOptions(webhookOptions(cfg))
 	m.api.SetOptions(apiOptions(cfg))
 	m.config = cfg
+	warnOpen(m.logger, cfg)
 	return nil
 }
 
