@@ -53,8 +53,8 @@ type Main struct {
 	// command is set by an operator command or purge, which serve nothing:
 	// their configuration is loaded without the routes' check.
 	command bool
-	cli    cliFlags
-	logger *slog.Logger
+	cli     cliFlags
+	logger  *slog.Logger
 
 	mu     sync.Mutex
 	config *responderconfig.Config
