@@ -166,9 +166,10 @@ func (f Firewall) Capacity() int {
 func Default() *Config {
 	p := policy.Default()
 	return &Config{
-		StateFile: "/var/lib/synguard-responder/state.json",
-		Webhook:   Webhook{MaxBodyBytes: 4 << 20, MaxAlerts: 1000},
-		Alerts:    Alerts{PrefixLabel: p.PrefixLabel, HostLabel: policy.LabelHost, MatchRE: map[string]configfile.Regexp{}},
+		StateFile:          "/var/lib/synguard-responder/state.json",
+		InsecureOpenRoutes: []string{},
+		Webhook:            Webhook{MaxBodyBytes: 4 << 20, MaxAlerts: 1000},
+		Alerts:             Alerts{PrefixLabel: p.PrefixLabel, HostLabel: policy.LabelHost, MatchRE: map[string]configfile.Regexp{}},
 		Policy: Policy{
 			MinPrefixLength:   p.MinLength,
 			Allowlist:         prefix.List{},
