@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -226,19 +227,24 @@ func (f *firewall) responderName(pid int) (string, error) {
 	return "", fmt.Errorf("no connection of pid %d on the lab's bus (names %v)", pid, names)
 }
 
-// forgeAsNobody sends one forged NameOwnerChanged to dest as uid 65534
-// with dbus-send, as a local user would on a system bus that lets anyone
-// connect. It reports the bus's refusal as an error.
-func (f *firewall) forgeAsNobody(dest, oldOwner, newOwner string) error {
-	out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-		"dbus-send", "--bus="+f.l.BusAddr, "--type=signal", "--dest="+dest,
-		"/org/freedesktop/DBus", "org.freedesktop.DBus.NameOwnerChanged",
-		"string:"+firewalld.BusName, "string:"+oldOwner, "string:"+newOwner).CombinedOutput()
+// forgeAs runs test/lab/cmd/forgesignals (built as bin) as uid: a local
+// user's process sending dest firewalld's forged signals straight to it,
+// which the lab's bus lets through as Debian's system bus would. It
+// returns how many signals the bus took.
+func (f *firewall) forgeAs(bin string, uid int, dest string) (int, error) {
+	out, err := exec.Command(bin, "-bus", f.l.BusAddr, "-dest", dest, "-uid", strconv.Itoa(uid)).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("dbus-send as uid 65534: %v: %s", err, strings.TrimSpace(string(out)))
+		return 0, fmt.Errorf("forgesignals as uid %d: %v: %s", uid, err, strings.TrimSpace(string(out)))
 	}
-	return nil
+	fs := strings.Fields(string(out))
+	if len(fs) != 2 {
+		return 0, fmt.Errorf("forgesignals printed %q", out)
+	}
+	return strconv.Atoi(fs[1])
 }
+
+// rootForged is how many signals forge sends.
+const rootForged = 4
 
 // forge sends dest, from the test's own connection (another process than
 // firewalld and the bus), the signals that would mean firewalld stopped,

@@ -58,9 +58,10 @@ type campaign struct {
 	last state
 	// fwDown: firewalld was killed and is left down for a few operations.
 	fwDown bool
-	// forgedAsNobody: the lab's bus let uid 65534 connect (tried once).
-	forgedAsNobody *bool
-	violations     []string
+	// forger is test/lab/cmd/forgesignals, built: the hostile local
+	// user's process.
+	forger     string
+	violations []string
 }
 
 func (c *campaign) violate(format string, args ...any) {
@@ -510,8 +511,14 @@ func (c *campaign) opOperator() {
 	}
 }
 
-// opForge sends the responder forged firewalld signals and checks that it
-// acted on none: no event logged, nothing reloaded.
+// hostileUID is the unprivileged local user the lab's bus lets in
+// (FW_HOSTILE_USER, nobody).
+const hostileUID = 65534
+
+// opForge sends the responder forged firewalld signals, as the lab's
+// unprivileged user (forgesignals as uid 65534) and from a second root
+// connection, and checks that it acted on none: no event logged, nothing
+// reloaded (the next check sees what a reload would drop).
 func (c *campaign) opForge() {
 	name, err := c.fw.responderName(c.r.pid())
 	if err != nil {
@@ -531,18 +538,20 @@ func (c *campaign) opForge() {
 		}
 		before = n
 	}
-	if c.forgedAsNobody == nil {
-		err := c.fw.forgeAsNobody(name, "", ":1.4242")
-		ok := err == nil
-		c.forgedAsNobody = &ok
-		c.log.Add("forge as uid 65534: %v", err)
-	} else if *c.forgedAsNobody {
-		_ = c.fw.forgeAsNobody(name, "", ":1.4242")
+	n, err := c.fw.forgeAs(c.forger, hostileUID, name)
+	if err != nil {
+		// The lab's bus lets this uid in: a refusal means the campaign
+		// cannot show what it claims.
+		c.t.Fatalf("forge signals as uid %d: %v", hostileUID, err)
 	}
+	c.counts.Tally(fmt.Sprintf("signals_forged_uid%d", hostileUID), n)
 	err = c.fw.forge(name)
+	if err == nil {
+		c.counts.Tally("signals_forged_root", rootForged)
+	}
 	time.Sleep(time.Second)
 	after := c.r.countLog(events...)
-	c.log.Add("forged NameOwnerChanged (gone, new owner, changed owner) and Reloaded to %s: %v; events logged %d -> %d", name, err, before, after)
+	c.log.Add("forged NameOwnerChanged (gone, new owner, changed owner) and Reloaded to %s: %d as uid %d, %d from a second root connection (%v); events logged %d -> %d", name, n, hostileUID, rootForged, err, before, after)
 	c.counts.Add("forged_signals", true)
 	if after != before {
 		c.violate("forged signals made the responder log %d firewall events: %s", after-before, oneLine(c.r.tail(after-before+2)))

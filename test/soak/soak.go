@@ -199,6 +199,15 @@ func (c *Counts) Note(kind string) {
 	c.Kinds["note:"+kind]++
 }
 
+// Tally adds n to kind without counting an operation (the signals one
+// forging operation sent).
+func (c *Counts) Tally(kind string, n int) {
+	if c.Kinds == nil {
+		c.Kinds = map[string]int{}
+	}
+	c.Kinds[kind] += n
+}
+
 // String is one line: the totals, then the kinds by name.
 func (c Counts) String() string {
 	var ks []string

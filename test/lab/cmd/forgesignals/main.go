@@ -1,11 +1,12 @@
 // Command forgesignals is the hostile local user of the firewalld lab: it
 // drops root for an unprivileged uid, connects to the lab's bus as that
 // user, and sends one connection (the responder's unique name) the signals
-// that would mean firewalld stopped, restarted, changed hands and reloaded,
-// straight to it, past its match rules, as any user of Debian's system bus
-// may. It prints one line, "<its unique name> <signals sent>", once the
-// bus has passed every signal on (a round trip after them), and exits
-// non-zero if the bus refused it or any signal.
+// that would mean firewalld stopped, restarted, changed hands, reloaded,
+// went into panic mode and lost a drop source: straight to it, past its
+// match rules, as any user of Debian's system bus may. It prints one line,
+// "<its unique name> <signals sent>", once the bus has handled every
+// signal (a round trip after them), and exits non-zero if the bus refused
+// the connection or a send failed.
 package main
 
 import (
@@ -92,6 +93,10 @@ func forge(addr, dest, owner string) (string, int, error) {
 		{busPath, busName, "NameOwnerChanged", []any{firewalldName, owner, me}},
 		{busPath, busName, "NameOwnerChanged", []any{firewalldName, "", ":1.4242"}},
 		{firewalldPath, firewalldName, "Reloaded", nil},
+		// Signals the responder does not subscribe to, which it must not
+		// act on either: panic mode on, a drop source gone.
+		{firewalldPath, firewalldName, "PanicModeEnabled", nil},
+		{firewalldPath, firewalldName + ".zone", "SourceRemoved", []any{"drop", "198.51.100.32/27"}},
 	}
 	n := 0
 	for _, s := range sigs {
