@@ -156,7 +156,8 @@ for run in $(seq "$RUNS"); do
   results+=("$line")
   # Lift the blocks for the next run.
   for p in $(jq -r '.blocks[].prefix' <<<"$blocks"); do
-    ip netns exec "$VNS" curl -fsS -X DELETE "http://127.0.0.1:9818/api/v1/blocks/$p" >/dev/null
+    ip netns exec "$VNS" curl -fsS -X DELETE -H "Authorization: Bearer $(cat "$(loop__state)/api.token")" \
+      "http://127.0.0.1:9818/api/v1/blocks/$p" >/dev/null
   done
 done
 
