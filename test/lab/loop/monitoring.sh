@@ -18,8 +18,9 @@ loop_mon_up() {
   for (( i = 1; i <= n; i++ )); do hosts+=(-host "victim$i=$(loop_victim_mgmt_ip "$i")"); done
   "$(loop__bin)/lab/labconfig" prometheus -in "${LOOP_PROM_CONFIG:-$repo/deploy/prometheus/prometheus.yml}" \
     -rules "${LOOP_RULES:-$repo/rules}" -alertmanager 127.0.0.1:9093 "${hosts[@]}" >"$st/prometheus.yml" || return 1
+  loop_tokens || return 1
   "$(loop__bin)/lab/labconfig" alertmanager -in "${LOOP_AM_CONFIG:-$repo/deploy/alertmanager/alertmanager.yml}" \
-    "${hosts[@]}" >"$st/alertmanager.yml" || return 1
+    "${hosts[@]}" -token "$st/webhook.token" >"$st/alertmanager.yml" || return 1
   promtool check config "$st/prometheus.yml" >"$st/logs/promtool.log" 2>&1 || { cat "$st/logs/promtool.log" >&2; return 1; }
   mkdir -p "$st/prometheus-data" "$st/alertmanager-data"
   loop__spawn alertmanager "$mon" prometheus-alertmanager --config.file="$st/alertmanager.yml" \

@@ -65,13 +65,29 @@ loop_origin_dbs() {
   "$(loop__bin)/lab/labconfig" origin -dir "$d" >&2
 }
 
+# loop_tokens: the lab's bearer tokens, $LOOP_STATE/webhook.token (shared
+# by the responders and Alertmanager) and api.token (the operator API and
+# POST /-/reload), random, made once per lab as the packages make them.
+loop_tokens() {
+  local st t
+  st=$(loop__state)
+  mkdir -p "$st"
+  for t in webhook api; do
+    [ -s "$st/$t.token" ] && continue
+    ( umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$st/$t.token" ) || return 1
+  done
+}
+
 # loop_responder_config I: victim I's responder config, derived from the
-# shipped examples/responder.yml (every other knob as shipped), and print its
-# path. LOOP_RESPONDER_SET: more KEY.PATH=VALUE settings, space-separated.
+# shipped examples/responder.yml (every other knob as shipped) with the
+# lab's tokens (loop_tokens), and print its path. LOOP_RESPONDER_SET: more
+# KEY.PATH=VALUE settings, space-separated.
 loop_responder_config() {
   local i=$1 f st extra=() kv
   st=$(loop__state)
   f="$st/responder$i.yml"
+  loop_tokens || return 1
+  extra+=(-set "webhook.bearer_token_file=$st/webhook.token" -set "api.bearer_token_file=$st/api.token")
   for kv in ${LOOP_RESPONDER_SET:-}; do extra+=(-set "$kv"); done
   if loop_origin_dbs; then
     extra+=(-add "origin.asn_database=$st/origin/asn.mmdb" -add "origin.country_database=$st/origin/country.mmdb")

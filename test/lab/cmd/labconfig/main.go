@@ -2,16 +2,17 @@
 // configs from the project's shipped examples in deploy/, so the lab runs the
 // configs an operator is told to install, changed only where a lab must
 // differ: 1 s scrape and evaluation intervals, the lab's addresses, one
-// target per victim with its host label, absolute rule paths, and no bearer
-// token file (the lab's responder runs without one). With -pki (the fleet
-// lab, whose example serves TLS with client certificates) every tls_config
-// instead points at the lab's PKI (internal/lab/labpki) as client -client,
-// and the webhooks keep their http_config with the token file -token.
+// target per victim with its host label, absolute rule paths, and the
+// webhooks' bearer token file -token, the lab's (the responder refuses to
+// start without one; without -token the webhooks lose their http_config).
+// With -pki (the fleet lab, whose example serves TLS with client
+// certificates) every tls_config also points at the lab's PKI
+// (internal/lab/labpki) as client -client.
 //
 //	labconfig prometheus -in deploy/prometheus/prometheus.yml -rules DIR \
 //	    -host victim1=203.0.113.9 [-host ...] -alertmanager 127.0.0.1:9093 [-interval 1s]
 //	labconfig alertmanager -in deploy/alertmanager/alertmanager.yml \
-//	    -host victim1=203.0.113.9 [-host ...]
+//	    -host victim1=203.0.113.9 [-host ...] -token FILE
 //	labconfig set -in examples/responder.yml -set host=victim1 \
 //	    -set policy.block_duration.base=20s [-set ...] [-add origin.asn_database=PATH ...]
 //	labconfig origin -dir DIR   # asn.mmdb and country.mmdb for the lab's ranges
@@ -68,7 +69,7 @@ func main() {
 	fs.StringVar(&t.pki, "pki", "", "the lab's PKI directory: point every tls_config there (prometheus, alertmanager, webconfig)")
 	fs.StringVar(&t.client, "client", "", "client certificate NAME.crt/NAME.key in -pki (prometheus, alertmanager)")
 	fs.StringVar(&t.server, "server", "", "server certificate NAME.crt/NAME.key in -pki (webconfig)")
-	fs.StringVar(&t.token, "token", "", "bearer token file of the webhooks, with -pki (alertmanager; none when empty)")
+	fs.StringVar(&t.token, "token", "", "bearer token file of the webhooks (alertmanager; none, and no http_config without -pki, when empty)")
 	clients := fs.String("clients", "", "client certificates to issue, comma-separated (pki)")
 	fs.Parse(os.Args[2:])
 	if os.Args[1] == "pki" {
@@ -222,7 +223,7 @@ func alertmanager(cfg map[string]any, hs hosts, t tlsPaths) error {
 				path = rest[i:]
 			}
 			w["url"] = scheme + "://" + net.JoinHostPort(h.addr, jobPorts["synguard-responder"]) + path
-			if t.pki == "" {
+			if t.pki == "" && t.token == "" {
 				delete(w, "http_config")
 			}
 			out = append(out, w)
@@ -232,6 +233,8 @@ func alertmanager(cfg map[string]any, hs hosts, t tlsPaths) error {
 			if err := t.clientTLS(out); err != nil {
 				return err
 			}
+		}
+		if t.pki != "" || t.token != "" {
 			if err := t.tokenFile(out); err != nil {
 				return err
 			}

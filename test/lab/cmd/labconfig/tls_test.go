@@ -76,3 +76,28 @@ func TestFleetTLS(t *testing.T) {
 		t.Error("-pki on a config without tls_config was accepted")
 	}
 }
+
+// TestSingleHostToken derives the single host's Alertmanager config with
+// -token and no -pki: every webhook keeps its authorization, now naming the
+// lab's token file, and nothing names /etc.
+func TestSingleHostToken(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "deploy", "alertmanager", "alertmanager.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var am map[string]any
+	if err := yaml.Unmarshal(raw, &am); err != nil {
+		t.Fatal(err)
+	}
+	hs := hosts{{"victim1", "203.0.113.9"}, {"victim2", "203.0.113.17"}}
+	if err := alertmanager(am, hs, tlsPaths{token: "/lab/webhook.token"}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := yaml.Marshal(am)
+	if n := strings.Count(string(out), "credentials_file: /lab/webhook.token"); n != 2 {
+		t.Errorf("%d webhooks with the lab's token, want 2:\n%s", n, out)
+	}
+	if strings.Contains(string(out), "/etc/") || strings.Contains(string(out), "tls_config") {
+		t.Errorf("derived alertmanager.yml names /etc or TLS:\n%s", out)
+	}
+}
