@@ -20,8 +20,9 @@ elif ! getent passwd synguard-responder >/dev/null; then
     --shell /usr/sbin/nologin --comment "synguard responder" synguard-responder
 fi
 
-# The two bearer tokens responder.yml names, random, readable by the
-# responder only; never replaced once there.
+# The two bearer tokens responder.yml names (the responder refuses to
+# start without them): random, root:synguard-responder 0640, readable by
+# the responder only; never replaced once there.
 for t in webhook api; do
   f=/etc/synguard/$t.token
   [ -e "$f" ] && continue
@@ -43,9 +44,12 @@ firewall. Next steps (docs: /usr/share/doc/synguard-responder/):
   1. Edit /etc/synguard/responder.yml: host (the host label Prometheus gives
      this host), policy.allowlist (your own and your monitoring networks),
      and the firewalld mode (ipset, or zone).
-  2. Give Alertmanager the webhook token /etc/synguard/webhook.token (its
-     credentials_file) and route action="block" alerts to
-     http://127.0.0.1:9818/webhook: /usr/share/synguard/examples/alertmanager.yml.
+  2. Give Alertmanager a copy of the webhook token it can read, e.g.
+       install -D -m 0640 -g prometheus /etc/synguard/webhook.token /etc/alertmanager/synguard-responder.token
+     (its webhook's http_config.authorization.credentials_file) and route
+     action="block" alerts to http://127.0.0.1:9818/webhook:
+     /usr/share/synguard/examples/alertmanager.yml. The operator API (and
+     synguard-responder blocks ...) takes /etc/synguard/api.token.
      Listen address and TLS: $envfile.
   3. synguard-responder --config.check --config.file=/etc/synguard/responder.yml
   4. systemctl enable --now synguard-responder

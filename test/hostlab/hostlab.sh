@@ -371,8 +371,14 @@ install_packages() {
   grep -q "installed but not started" "$work/apt.log" || fail "no next steps printed on install"
   cx id synguard-responder >/dev/null || fail "no synguard-responder user"
   cx id synguard-exporter >/dev/null || fail "no synguard-exporter user"
-  cx test -s /etc/synguard/webhook.token || fail "no webhook token generated"
-
+  local t
+  for t in webhook api; do
+    cx test -s /etc/synguard/$t.token || fail "no $t token generated"
+    # The responder (group) reads it; nobody else may.
+    [ "$(cx stat -c '%a %U %G' /etc/synguard/$t.token)" = "640 root synguard-responder" ] ||
+      fail "$t.token: $(cx stat -c '%a %U %G' /etc/synguard/$t.token), want 640 root synguard-responder"
+  done
+  tokens=$(cx cat /etc/synguard/webhook.token /etc/synguard/api.token)
 }
 
 upgrade() {
@@ -384,6 +390,8 @@ upgrade() {
   [ "$(cx synguard-responder --version 2>&1 | head -n 1)" != "$oldver" ] || fail "the upgrade did not change the binary"
   cx grep -q "edited by hostlab" /etc/synguard/responder.yml || fail "upgrade lost the edit of responder.yml"
   cx grep -q "edited by hostlab" /etc/default/synguard-responder || fail "upgrade lost the edit of the EnvironmentFile"
+  [ -z "${tokens:-}" ] || [ "$(cx cat /etc/synguard/webhook.token /etc/synguard/api.token)" = "$tokens" ] ||
+    fail "the upgrade replaced a token"
   wait_for 30 "responder active after upgrade" cx systemctl is-active synguard-responder
   wait_for 30 "block after upgrade" blocked
   [ "$(expiry)" = "$exp" ] || fail "upgrade changed the expiry: $exp -> $(expiry)"
