@@ -7,11 +7,14 @@
 // the whole program in-process on a loopback port through Main.
 //
 // The golden test (e2e_test.go) runs it on the fixture procfs in
-// testdata/proc and compares /metrics with testdata/e2e-output.txt; after a
-// deliberate change to the output, rewrite the file with
+// testdata/proc and compares /metrics with testdata/e2e-output.txt (and the
+// 1 s job's /metrics?collect[]=syn_recv with testdata/e2e-syn-recv.txt);
+// after a deliberate change to the output, rewrite them with
 //
 //	go test ./cmd/exporter -run TestEndToEnd -update
 //
-// and review the diff. The integration test (integration_test.go) floods a
-// victim network namespace for real and needs root.
+// and review the diff. filter_test.go scrapes a running exporter with
+// collect[] and exclude[], and as each exporter job of the shipped
+// Prometheus configs does. The integration test (integration_test.go)
+// floods a victim network namespace for real and needs root.
 package main

@@ -91,7 +91,9 @@ func (m *Main) start(ctx context.Context, r *daemon.Runtime, cfg *exporterconfig
 	m.logger = r.Logger
 
 	// Collectors: each runs at scrape time under its own name in the
-	// collector label of synguard_scrape_collector_{duration_seconds,success}.
+	// collector label of synguard_scrape_collector_{duration_seconds,success},
+	// the name a scrape selects it by (?collect[]=syn_recv; README.md lists
+	// them). A new collector is added here and to README's table.
 	set := collector.NewSet(m.logger)
 	var src synrecv.Source
 	switch f.synRecvSource {

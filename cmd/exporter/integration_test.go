@@ -141,11 +141,11 @@ func TestIntegrationSynFlood(t *testing.T) {
 		l.sh(fmt.Sprintf("lab_vx_bg exporter-%s %s --config.file=%s --collector.syn-recv.source=%s --web.listen-address=127.0.0.1:%s",
 			src, bin, cfg, src, port))
 	}
-	scrape := func(port string) string {
+	scrape := func(port, query string) string {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			out, err := exec.Command("ip", "netns", "exec", name+"-v", "curl", "-sf", "http://127.0.0.1:"+port+"/metrics").Output()
+			out, err := exec.Command("ip", "netns", "exec", name+"-v", "curl", "-sfg", "http://127.0.0.1:"+port+"/metrics"+query).Output()
 			if err == nil {
 				return string(out)
 			}
@@ -161,9 +161,17 @@ func TestIntegrationSynFlood(t *testing.T) {
 	if len(wantPrefixes) != 8 {
 		t.Fatalf("ss shows %d prefixes, want the 8 flooded ones:\n%v", len(wantPrefixes), wantPrefixes)
 	}
-	for _, src := range []string{"netlink", "procfs"} {
-		t.Run(src, func(t *testing.T) {
-			m := scrape(ports[src])
+	// The whole /metrics, and the 1 s job's fast path that runs the
+	// syn_recv collector alone: both count what ss shows.
+	for _, tc := range []struct{ src, query string }{
+		{"netlink", ""}, {"procfs", ""}, {"netlink", "?collect[]=syn_recv"}, {"procfs", "?collect[]=syn_recv"},
+	} {
+		src := tc.src
+		t.Run(src+tc.query, func(t *testing.T) {
+			m := scrape(ports[src], tc.query)
+			if tc.query != "" && strings.Contains(m, `collector="tcpext"`) {
+				t.Errorf("%s ran tcpext:\n%s", tc.query, m)
+			}
 			if !strings.Contains(m, `synguard_scrape_collector_success{collector="syn_recv"} 1`) {
 				t.Fatalf("syn_recv collector failed:\n%s", m)
 			}
@@ -178,6 +186,10 @@ func TestIntegrationSynFlood(t *testing.T) {
 				t.Errorf("distinct sources differ from ss (-ss +exporter):\n%s", diff)
 			}
 		})
+	}
+	// The normal job's exclude[]=syn_recv runs the other collectors only.
+	if m := scrape(ports["netlink"], "?exclude[]=syn_recv"); strings.Contains(m, "synguard_syn_recv_sockets") || !strings.Contains(m, "synguard_tcp_listen_drops_total") {
+		t.Errorf("exclude[]=syn_recv:\n%s", m)
 	}
 	if n := strings.Count(strings.TrimSpace(ss), "\n") + 1; n != total {
 		t.Errorf("ss shows %d sockets, %d were sent", n, total)
