@@ -22,6 +22,10 @@ local util = import 'lib/util.libsonnet';
     groups+: [
       {
         name: 'synguard.block',
+        // Its own evaluation interval: the alert fires at the first
+        // evaluation after the confirming sample is seen, so this interval
+        // is a delay every block pays (half of it on average).
+        interval: cfg.blockGroupInterval,
         rules: withRunbooks([
           // A prefix holding many half-open connections is the runbook's "pile of
           // SYN_RECV from a few source ranges". The alert resolves by itself once
@@ -29,18 +33,44 @@ local util = import 'lib/util.libsonnet';
           // while the flood itself may go on: the responder must not read a
           // resolve as "attack over". prefix="other" is the sum of everything
           // outside the exporter's top N and never names one range: never block it.
+          //
+          // What it waits for: the prefix at or above the threshold in two
+          // consecutive scrapes, and nothing else (no `for:`). A legitimate
+          // client's sockets leave SYN_RECV within one round trip, so one
+          // scrape can catch a burst of them; two in a row is a flood. It
+          // fires at the first evaluation after the second sample is seen:
+          // about one scrape interval after the first sample, whatever the
+          // scrape interval (1s to 15s and more).
+          //
+          // How: over the last prefixFloodLookback (shorter than any scrape
+          // interval, so it can hold at most two samples and no stale marker
+          // between them), every look at the series, one per
+          // prefixFloodStep, found it at or above the threshold, and its
+          // sample timestamp changed: the sample before the newest one and
+          // the newest one both count. A prefix the exporter left out of a
+          // scrape (no sockets) has a stale marker there, so bursts in two
+          // scrapes with a gap between never count as two samples (a plain
+          // range such as min_over_time(x[3s]) skips stale markers and would
+          // count them). The test holds for about the look-back after each
+          // new sample; keep_firing_for bridges the rest of the scrape
+          // interval, so a steady flood is one alert, not one per scrape.
+          // The subquery's steps are evaluated at the same times by
+          // Prometheus 2.x (closed ranges) and 3.x (left-open ones); they
+          // differ only on a step exactly at the look-back's start, which
+          // sees the same older sample as the steps after it.
+          //
+          // (issue 13: p50 1.x s from the first SYN to the first drop at 1 s
+          // scrapes, test/bench/results/latency.md; `for: 2s` took 3.9 s.)
           {
+            local x = sel('synguard_syn_recv_sockets', ['prefix!="other"', 'prefix=~".+/[0-9]+"']),
+            local sq = '[%s:%s]' % [cfg.prefixFloodLookback, cfg.prefixFloodStep],
             alert: 'SynguardPrefixFlooding',
-            // for: 2s means "above the threshold at two consecutive evaluations"
-            // (2 s at 1 s, 15 s at 15 s, whatever the evaluation interval):
-            // a legitimate client leaves SYN_RECV within one round trip, so 50
-            // half-open sockets from one /27 seen twice is a flood, not a burst.
-            // A longer hold delays every block by as much (issue 6 measured p50
-            // 31.8 s from first SYN to first drop with 30s, 3.3 s with 1s).
             expr: |||
-              %s >= %d
-            ||| % [sel('synguard_syn_recv_sockets', ['prefix!="other"', 'prefix=~".+/[0-9]+"']), cfg.prefixFloodSockets],
-            'for': cfg.prefixFloodFor,
+              %(x)s >= %(t)d
+              and min_over_time(%(x)s%(sq)s) >= %(t)d
+              and changes(timestamp(%(x)s)%(sq)s) > 0
+            ||| % { x: x, t: cfg.prefixFloodSockets, sq: sq },
+            keep_firing_for: cfg.prefixFloodKeepFiringFor,
             labels: {
               action: 'block',
               scope: 'host',
@@ -48,7 +78,7 @@ local util = import 'lib/util.libsonnet';
             },
             annotations: {
               summary: 'SYN flood from {{ $labels.prefix }} on %s: block requested' % host,
-              description: '{{ $value }} sockets in SYN_RECV from {{ $labels.prefix }} ({{ $labels.family }}) on %s, at or above the block threshold of %d for %s. The responder is asked to drop this prefix; this alert resolves once the block lands even if the flood goes on.' % [host, cfg.prefixFloodSockets, cfg.prefixFloodFor],
+              description: '{{ $value }} sockets in SYN_RECV from {{ $labels.prefix }} ({{ $labels.family }}) on %s, at or above the block threshold of %d in %s. The responder is asked to drop this prefix; this alert resolves once the block lands even if the flood goes on.' % [host, cfg.prefixFloodSockets, cfg.prefixFloodConfirm],
               // The runbook's whois step: who the prefix belongs to, from the
               // exporter's origin databases (examples/exporter.yml, origin:).
               origin: '{{ with printf `synguard_syn_recv_prefix_origin_info{instance=%q,prefix=%q}` $labels.instance $labels.prefix | query }}{{ $o := . | first }}{{ with $o | label `asn` }}AS{{ . }}{{ else }}unknown AS{{ end }}{{ with $o | label `as_org` }} ({{ . }}){{ end }}, {{ with $o | label `country` }}country {{ . }}{{ else }}unknown country{{ end }}{{ else }}unknown (no origin database configured){{ end }}',

@@ -36,9 +36,31 @@
     fleetRunbookURLPattern: 'https://github.com/synguard/synguard/blob/main/docs/fleet.md#%s',
     dashboardRunbookURL: 'https://github.com/synguard/synguard/blob/main/docs/runbook.md',
 
-    // SynguardPrefixFlooding: sockets from one prefix, and the hold.
+    // SynguardPrefixFlooding: sockets from one prefix, seen in two
+    // consecutive scrapes (alerts.libsonnet says how and why).
     prefixFloodSockets: 50,
-    prefixFloodFor: '2s',
+    // What the rule waits for, as its description and the dashboard say it.
+    prefixFloodConfirm: 'two consecutive scrapes',
+    // The look-back of the two-scrapes test, a subquery [lookback:step].
+    // Shorter than the shortest scrape interval supported (1s): two samples
+    // seen within it are adjacent ones, with no stale marker between. The
+    // step bounds how long a new sample goes unseen. Neither is a multiple
+    // of the other's offsets in rules/tests, so no step sits on the range's
+    // start there (Prometheus 2.x includes it, 3.x does not).
+    prefixFloodLookback: '975ms',
+    prefixFloodStep: '50ms',
+    // How long the alert keeps firing after the test stops holding: it
+    // holds for about the look-back after each new sample, so this must
+    // cover the rest of a scrape interval. 15s covers scrape intervals up
+    // to 15s (Prometheus's default); it is also how long the alert outlives
+    // the flood's sockets. Lower it to the SYN_RECV job's scrape interval
+    // to resolve sooner; below it the alert resolves and fires again every
+    // scrape (it still fires at every second sample).
+    prefixFloodKeepFiringFor: '15s',
+    // The block group's own evaluation interval: how long a confirming
+    // sample waits for an evaluation (a rule evaluation of one subquery
+    // over the top-N series costs well under a millisecond).
+    blockGroupInterval: '100ms',
     // SynguardDiffuseFlood: distinct prefixes AND sockets in one family.
     diffusePrefixes: 64,
     diffuseSockets: 256,

@@ -141,7 +141,7 @@ local util = import '../lib/util.libsonnet';
             type: 'timeseries',
             id: 2,
             title: 'SYN_RECV sockets by source prefix (top 10)',
-            description: 'Half-open TCP connections per source prefix (IPv4 /27, IPv6 /64 by default): the ten with the highest peak over the range, the same ten all along; the red line is the block threshold of SynguardPrefixFlooding (%d for %s). prefix="other" sums every prefix beyond the exporter\'s top N and is never blocked.' % [cfg.prefixFloodSockets, cfg.prefixFloodFor],
+            description: 'Half-open TCP connections per source prefix (IPv4 /27, IPv6 /64 by default): the ten with the highest peak over the range, the same ten all along; the red line is the block threshold of SynguardPrefixFlooding (%d in %s). prefix="other" sums every prefix beyond the exporter\'s top N and is never blocked.' % [cfg.prefixFloodSockets, cfg.prefixFloodConfirm],
             datasource: ds,
             gridPos: {
               x: 0,
