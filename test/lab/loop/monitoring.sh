@@ -10,14 +10,16 @@ loop_prom_query() {
 
 # loop_mon_up N: Prometheus and Alertmanager in the monitoring namespace,
 # watching victims 1..N, with configs derived from deploy/ (labconfig) and
-# the project's rules/. Waits until Prometheus has discovered Alertmanager:
+# the project's rules/ (LOOP_RULES), scraping and evaluating every
+# LOOP_PROM_INTERVAL (1s; a rule group with its own interval keeps it). Waits until Prometheus has discovered Alertmanager:
 # an alert that fires before that waits a minute for its first webhook.
 loop_mon_up() {
   local n=${1:-1} st repo mon i hosts=()
   st=$(loop__state); repo=$(loop__repo); mon=$(loop_mon_ns)
   for (( i = 1; i <= n; i++ )); do hosts+=(-host "victim$i=$(loop_victim_mgmt_ip "$i")"); done
   "$(loop__bin)/lab/labconfig" prometheus -in "${LOOP_PROM_CONFIG:-$repo/deploy/prometheus/prometheus.yml}" \
-    -rules "${LOOP_RULES:-$repo/rules}" -alertmanager 127.0.0.1:9093 "${hosts[@]}" >"$st/prometheus.yml" || return 1
+    -rules "${LOOP_RULES:-$repo/rules}" -alertmanager 127.0.0.1:9093 -interval "${LOOP_PROM_INTERVAL:-1s}" \
+    "${hosts[@]}" >"$st/prometheus.yml" || return 1
   loop_tokens || return 1
   "$(loop__bin)/lab/labconfig" alertmanager -in "${LOOP_AM_CONFIG:-$repo/deploy/alertmanager/alertmanager.yml}" \
     "${hosts[@]}" -token "$st/webhook.token" >"$st/alertmanager.yml" || return 1
