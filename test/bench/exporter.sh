@@ -2,16 +2,23 @@
 # Exporter benchmark: real SYN_RECV sockets in a victim namespace (10,000,
 # then 100,000, never more at once), read in the same run by the exporter
 # (netlink and procfs sources), `ss -Htan state syn-recv` and `netstat -tan`;
-# then the aggregation alone on 1,000,000 synthetic netlink messages.
-# Writes test/bench/results/exporter.md (and prints it). Needs root.
+# then the aggregation alone on 1,000,000 synthetic netlink messages. At
+# CPU_AT sockets, the exporter's CPU under 1 s scrapes: the fast path
+# (/metrics?collect[]=syn_recv, the shipped 1 s job) against the whole
+# /metrics, and the shipped two-job layout, one exporter process each, in
+# the same run. Writes test/bench/results/exporter.md (and prints it).
+# Needs root.
 #
 # Env: STEPS ["10000 100000"], ROUNDS [7] (medians over ROUNDS runs),
+#      CPU_AT [10000] (a step of STEPS; none: skip), CPU_SECONDS [120],
 #      LAB_NAME [sga-bench], OUT [test/bench/results/exporter.md]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 STEPS=${STEPS:-10000 100000}
 ROUNDS=${ROUNDS:-7}
+CPU_AT=${CPU_AT:-10000}
+CPU_SECONDS=${CPU_SECONDS:-120}
 OUT=${OUT:-$repo/test/bench/results/exporter.md}
 export LAB_NAME=${LAB_NAME:-sga-bench} LAB_SYNACK_RETRIES=7 LAB_LISTEN_SECONDS=900
 export LAB_STATE=/tmp/$LAB_NAME
@@ -49,6 +56,81 @@ scrape() {
   echo "$t $c"
 }
 counted() { awk '/^synguard_syn_recv_sockets\{/ {s += $2} END {print s + 0}' "$work/m"; }
+# cpu_ticks PID: user + system CPU of a process (all its threads, exited
+# ones included), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# cpu_phase N: the exporter's CPU at N sockets under 1 s scrapes, one
+# process per layout, all scraped in the same seconds (in alternating
+# order): fast = ?collect[]=syn_recv every 1 s; full = /metrics every 1 s
+# (the single 1 s job the fast path replaces); shipped = the two jobs of
+# deploy/prometheus/prometheus.yml, ?collect[]=syn_recv every 1 s and
+# ?exclude[]=syn_recv every 5 s; idle = never scraped (the background).
+cpu_phase() {
+  local n=$1 l t0 t1
+  declare -A c0 c1
+  for l in fast full shipped idle; do c0[$l]=$(cpu_ticks "$(cat "$LAB_STATE/exp-$l.pid")"); done
+  t0=$EPOCHREALTIME
+  # One bash in the victim namespace drives the scrapes: no ip netns exec
+  # per scrape. Each scrape's wall time goes to $work/cpu-LAYOUT.
+  lab_vx bash -c '
+    work=$1 secs=$2
+    get() { curl -sf -o "$work/cpu-$1.m" -w "%{time_total}\n" "http://127.0.0.1:$2/metrics$3" >>"$work/cpu-$1" || echo "scrape $1 failed" >&2; }
+    for ((i = 0; i < secs; i++)); do
+      next=$(( ${EPOCHREALTIME/./} + 1000000 ))
+      if (( i % 2 )); then get full 19820 ""; get fast 19819 "?collect%5B%5D=syn_recv"
+      else get fast 19819 "?collect%5B%5D=syn_recv"; get full 19820 ""; fi
+      get shipped 19821 "?collect%5B%5D=syn_recv"
+      (( i % 5 )) || get shipped-rest 19821 "?exclude%5B%5D=syn_recv"
+      left=$(( next - ${EPOCHREALTIME/./} ))
+      (( left > 0 )) && sleep "$(printf "0.%06d" "$left")"
+    done' _ "$work" "$CPU_SECONDS"
+  t1=$EPOCHREALTIME
+  for l in fast full shipped idle; do c1[$l]=$(cpu_ticks "$(cat "$LAB_STATE/exp-$l.pid")"); done
+  for l in fast full; do
+    [ "$(awk '/^synguard_syn_recv_sockets\{/ {s += $2} END {print s + 0}' "$work/cpu-$l.m")" = "$n" ] ||
+      { echo "bench: the $l exporter did not count $n sockets at the end of the CPU phase" >&2; exit 1; }
+  done
+  grep -q '^synguard_syn_recv_sockets' "$work/cpu-shipped-rest.m" && { echo "bench: exclude[]=syn_recv served SYN_RECV" >&2; exit 1; }
+  local el=$(( ${t1/./} - ${t0/./} ))
+  {
+    echo
+    echo "## Exporter CPU at 1 s scrapes of $n SYN_RECV sockets: the fast path against the whole /metrics"
+    echo
+    echo "Four exporter processes (netlink source) in the same victim namespace, beside the sockets above, scraped"
+    echo "in the same $CPU_SECONDS seconds (one second apart, the fast and full scrapes in alternating order) with curl"
+    echo "from inside the namespace: **fast** \`/metrics?collect[]=syn_recv\` every 1 s (the shipped 1 s job),"
+    echo "**full** \`/metrics\` every 1 s (one 1 s job for everything), **shipped** the two jobs of"
+    echo "deploy/prometheus/prometheus.yml (\`?collect[]=syn_recv\` every 1 s and \`?exclude[]=syn_recv\` every 5 s),"
+    echo "**idle** never scraped. CPU = user + system time of the exporter process (/proc/PID/stat, ${hz} Hz ticks)"
+    echo "over the phase's $(awk -v e="$el" 'BEGIN {printf "%.1f", e/1e6}') s; per scrape = (CPU - idle's CPU) / scrapes. Wall = median curl time of a scrape."
+    echo
+    echo "| layout | scrapes | CPU ms/s | CPU ms/s above idle | vs full | CPU ms per scrape (above idle) | median wall ms per scrape |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    local idle_ms full_ms
+    idle_ms=$(awk -v a="${c0[idle]}" -v b="${c1[idle]}" -v hz="$hz" 'BEGIN {printf "%.3f", (b-a)*1000/hz}')
+    full_ms=$(awk -v a="${c0[full]}" -v b="${c1[full]}" -v hz="$hz" -v i="$idle_ms" 'BEGIN {printf "%.3f", (b-a)*1000/hz - i}')
+    for l in fast full shipped idle; do
+      local k=0 w=""
+      case $l in
+        shipped) k=$(( $(wc -l <"$work/cpu-shipped") + $(wc -l <"$work/cpu-shipped-rest") ))
+                 w="$(awk '{printf "%d\n", $1*1e6}' "$work/cpu-shipped" | median | awk '{printf "%.1f", $1/1000}') (1 s), $(awk '{printf "%d\n", $1*1e6}' "$work/cpu-shipped-rest" | median | awk '{printf "%.1f", $1/1000}') (5 s)" ;;
+        idle) ;;
+        *) k=$(wc -l <"$work/cpu-$l"); w=$(awk '{printf "%d\n", $1*1e6}' "$work/cpu-$l" | median | awk '{printf "%.1f", $1/1000}') ;;
+      esac
+      awk -v l="$l" -v a="${c0[$l]}" -v b="${c1[$l]}" -v hz="$hz" -v e="$el" -v i="$idle_ms" -v k="$k" -v f="$full_ms" -v w="$w" 'BEGIN {
+        ms = (b-a)*1000/hz; s = e/1e6
+        if (k > 0) printf "| %s | %d | %.2f | %.2f | %.2f | %.2f | %s |\n", l, k, ms/s, (ms-i)/s, (ms-i)/f, (ms-i)/k, w
+        else printf "| %s | 0 | %.2f | | | | |\n", l, ms/s
+      }'
+    done
+    awk -v a="${c0[fast]}" -v b="${c1[fast]}" -v c="${c0[full]}" -v d="${c1[full]}" -v x="${c0[shipped]}" -v y="${c1[shipped]}" -v i="$idle_ms" -v hz="$hz" 'BEGIN {
+      f = (b-a)*1000/hz - i; u = (d-c)*1000/hz - i; s = (y-x)*1000/hz - i
+      printf "\nAbove idle, in the same run, per second: the fast path alone costs %.2f of the whole /metrics at 1 s, the shipped two-job layout %.2f (one tick is %.0f ms of %.0f ms).\n", f/u, s/u, 1000/hz, u
+    }'
+  } >>"$work/cpu"
+}
 mallocs() { awk '/^go_memstats_mallocs_total / {printf "%d\n", $2}' "$work/m"; }
 
 {
@@ -74,6 +156,15 @@ for n in $STEPS; do
   lab_up
   lab_vx_bg exp-netlink "$work/synguard-exporter" --web.listen-address=127.0.0.1:19817 --collector.syn-recv.source=netlink
   lab_vx_bg exp-procfs "$work/synguard-exporter" --web.listen-address=127.0.0.1:19818 --collector.syn-recv.source=procfs
+  if [ "$n" = "$CPU_AT" ]; then
+    lab_vx_bg exp-fast "$work/synguard-exporter" --web.listen-address=127.0.0.1:19819
+    lab_vx_bg exp-full "$work/synguard-exporter" --web.listen-address=127.0.0.1:19820
+    lab_vx_bg exp-shipped "$work/synguard-exporter" --web.listen-address=127.0.0.1:19821
+    lab_vx_bg exp-idle "$work/synguard-exporter" --web.listen-address=127.0.0.1:19822
+    for p in 19819 19820 19821 19822; do
+      for _ in $(seq 50); do lab_vx curl -sf -o /dev/null "http://127.0.0.1:$p/metrics" && break; sleep 0.1; done
+    done
+  fi
   for _ in $(seq 50); do lab_vx curl -sf -o /dev/null http://127.0.0.1:19818/metrics && lab_vx curl -sf -o /dev/null http://127.0.0.1:19817/metrics && break; sleep 0.1; done
   for _ in 1 2 3; do scrape 19817 >/dev/null; scrape 19818 >/dev/null; done
   rss0_nl=$(rss_kib "$(cat "$LAB_STATE/exp-netlink.pid")")
@@ -121,12 +212,17 @@ for n in $STEPS; do
     row 'exporter, procfs: collector' "$(median <"$work/pfc")" ""
   } >>"$work/table"
   echo "   done: ss $((ss_us / 1000)) ms, netlink scrape $(( $(median <"$work/nl") / 1000 )) ms" >&2
+  if [ "$n" = "$CPU_AT" ]; then
+    echo "   CPU phase: $CPU_SECONDS s of 1 s scrapes" >&2
+    cpu_phase "$n"
+  fi
   lab_down
 done
 
 echo "== aggregation alone: synthetic netlink messages" >&2
 {
   cat "$work/table"
+  [ ! -s "$work/cpu" ] || cat "$work/cpu"
   echo
   echo "## Aggregation alone (1,000,000 synthetic sock_diag messages)"
   echo
