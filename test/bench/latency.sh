@@ -1,59 +1,90 @@
 #!/usr/bin/env bash
 # Detection-to-block latency of the whole loop: from the first SYN of a flood
-# to the first SYN that the victim's firewalld drops, over RUNS runs (5), with
-# 1 s scrape and evaluation intervals, on the lab of test/lab/loop.sh.
+# to the first SYN that the victim's firewalld drops, with the shipped rules
+# (rules/) and Alertmanager route (deploy/alertmanager/alertmanager.yml), on
+# the lab of test/lab/loop.sh (issue 13).
 #
-#   bash test/bench/latency.sh                # the shipped rules (for: 30s)
-#   BENCH_FOR=1s bash test/bench/latency.sh   # the same with the block rule's for: changed
+#   bash test/bench/latency.sh                          # 10 fresh floods over 5 phases, then re-floods
+#   PHASES=5 RUNS_PER_PHASE=2 REFLOOD="5 15 30" REFLOOD_RUNS=2 bash test/bench/latency.sh   # the same, spelled out
+#   LOOP_PROM_INTERVAL=5s PHASES=2 REFLOOD= bash test/bench/latency.sh    # at 5 s (15s: the same) scrapes
+#   BENCH_OUT=FILE ...                                  # the Markdown report, also to FILE
 #
-# Where the time goes, per run (timestamps from the victim's own nft counters,
+# Phases: Prometheus places a target's scrapes and a rule group's evaluations
+# at fixed offsets within their intervals, derived from hashes (of the target,
+# of the group's name and file): one lab run sees one phase only. Each phase
+# here renames the block group (a copy of rules/, synguard.block-pN) and
+# reloads Prometheus, which moves its evaluation offset; the scrape offset
+# relative to the flood's start is random per run. Each run reports both:
+#   scrape offset  the first sample's timestamp modulo the scrape interval
+#   eval offset    the firing evaluation's timestamp modulo the block group's interval
+#
+# Stages, per run (timestamps from the victim's own nft counters,
 # Prometheus's raw samples, the responder's API and audit log):
 #   scrape      first SYN -> first scraped sample at or above the threshold
-#   rule        that sample -> the alert's first "firing" evaluation (for:)
+#   confirm     that sample -> the next one, also at or above (one scrape interval)
+#   eval        that sample -> the alert's first firing evaluation (group interval, subquery step)
 #   alertmgr    firing -> the responder decides the block (notifier, group_wait, webhook)
 #   responder   decision -> firewalld call done (audit line)
 #   firewalld   call done -> first SYN dropped (the nft counter behind firewalld stops)
-# Between runs the flood stops, the blocks are lifted through the API, and the
-# lab waits until SYN_RECV is empty and Alertmanager's group is gone.
-# Root only; prints a Markdown table (and writes it to $BENCH_OUT if set).
+#
+# Fresh floods: before each, the flood stops, the blocks are lifted through
+# the API, SYN_RECV empties, the alert resolves and Alertmanager drops the
+# emptied groups (its dispatcher's maintenance, every 30 s), so the alert
+# opens a new group (group_wait). Re-floods (REFLOOD, seconds): the flood
+# starts again that long after the alert resolved (its last firing
+# evaluation), while Alertmanager may still hold the emptied group: the alert
+# then waits for that group's next flush (group_interval).
+#
+# Busy legitimate client (issue 13, item 2): during every run, connrate
+# (test/lab/cmd/connrate) makes LEGIT_RATE (500) complete HTTP connections a
+# second to the victim from the control host's address (192.0.2.0/27). The
+# run fails if that /27 ever has a block alert or a block, or if the client
+# made fewer than 200 successful connections a second.
+#
+# Root only; a bounded run (every lab process exits by itself after
+# LOOP_SECONDS, 3600 here); documentation ranges only.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
-RUNS=${RUNS:-5}
-export LOOP_NAME=${LOOP_NAME:-sglb}
+PHASES=${PHASES:-5}
+RUNS_PER_PHASE=${RUNS_PER_PHASE:-2}
+REFLOOD=${REFLOOD-5 15 30}
+REFLOOD_RUNS=${REFLOOD_RUNS:-2}
+LEGIT_RATE=${LEGIT_RATE:-500}
+export LOOP_NAME=${LOOP_NAME:-sglt$$}
 export LOOP_STATE=${LOOP_STATE:-/tmp/sglb-$$}
-export LOOP_SECONDS=${LOOP_SECONDS:-1800}
+export LOOP_SECONDS=${LOOP_SECONDS:-3600}
+export LOOP_PROM_INTERVAL=${LOOP_PROM_INTERVAL:-1s}
 # Blocks long enough not to expire within a run; lifted by the API after.
 export LOOP_BLOCK_DURATION=10m
 [ "$(id -u)" = 0 ] || { echo "latency.sh: needs root (network namespaces)"; exit 1; }
 . test/lab/loop.sh
 
 PREFIX=198.51.100.32/27       # the measured range (the flood sends from two)
-THRESHOLD=50                  # of the shipped SynguardPrefixFlooding rule
+LEGIT_PREFIX=192.0.2.0/27     # the busy legitimate client's
+THRESHOLD=$(awk '/alert: "?SynguardPrefixFlooding/{r=1} r&&/>= [0-9]+$/{print $NF; exit}' rules/synguard.rules.yml)
+[ -n "$THRESHOLD" ] || { echo "latency.sh: no threshold in rules/synguard.rules.yml"; exit 1; }
+scrape_ms=$(( ${LOOP_PROM_INTERVAL%s} * 1000 ))
+group_ms=$(awk '/name: "?synguard.block"?$/{print p} {p=$0}' rules/synguard.rules.yml | sed -nE 's/.*interval: "?([0-9]+)ms"?.*/\1/p')
+[ -n "$group_ms" ] || group_ms=$scrape_ms
 
-rules_for() {
-  # A copy of rules/ with the block rule's for: replaced.
-  local d="$LOOP_STATE-rules"
-  rm -rf "$d"; mkdir -p "$d"
-  cp rules/*.yml "$d/"
-  awk -v f="$BENCH_FOR" '
-    /- alert: SynguardPrefixFlooding/ { inrule = 1 }
-    inrule && /^ *for: / { sub(/for: *[0-9a-z]+/, "for: " f); inrule = 0 }
-    { print }' rules/synguard.rules.yml >"$d/synguard.rules.yml"
-  grep -A4 'alert: SynguardPrefixFlooding' "$d/synguard.rules.yml" | grep -q "for: $BENCH_FOR" || { echo "could not set for:"; exit 1; }
-  printf '%s' "$d"
+RULES_DIR="$LOOP_STATE-rules"
+# rules_phase N: rules/ with the block group renamed for phase N.
+rules_phase() {
+  mkdir -p "$RULES_DIR"
+  cp rules/*.yml "$RULES_DIR/"
+  sed -i -E "s/name: \"?synguard\.block\"?$/name: \"synguard.block-p$1\"/" "$RULES_DIR/synguard.rules.yml"
+  grep -q "synguard.block-p$1" "$RULES_DIR/synguard.rules.yml" || { echo "could not rename the block group"; exit 1; }
 }
-FOR_NOTE="shipped rules (for: $(awk '/alert: SynguardPrefixFlooding/{r=1} r&&/^ *for: /{print $2; exit}' rules/synguard.rules.yml))"
-if [ -n "${BENCH_FOR:-}" ]; then
-  LOOP_RULES=$(rules_for); export LOOP_RULES
-  FOR_NOTE="rules/ with SynguardPrefixFlooding's for: set to $BENCH_FOR"
-fi
+rules_phase 1
+export LOOP_RULES=$RULES_DIR
 
-cleanup() { trap - EXIT INT TERM; loop_down; rm -rf "$LOOP_STATE-rules"; }
+cleanup() { trap - EXIT INT TERM; loop_kill legit TERM 5 || true; loop_down; rm -rf "$RULES_DIR"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 loop_build >/dev/null
+go build -o "$(loop__bin)/lab/" ./test/lab/cmd/connrate
 loop_init
 loop_net_up
 loop_victim_up 1
@@ -61,6 +92,7 @@ loop_mon_up 1
 loop_targets_up 1 30
 
 VNS=$(loop_victim_ns 1)
+MON=$(loop_mon_ns)
 # Counters in the victim: SYNs from the measured range to :25 as they arrive
 # (before firewalld) and as they leave the input hook (after firewalld's
 # filter chain, priority +10). The difference is what firewalld dropped.
@@ -85,34 +117,52 @@ counters() {
 now_ms() { date +%s%3N; }
 prom_json() { loop_prom_query "$1"; }
 
-# first_sample SELECTOR SINCE_MS [MIN]: time (ms) of the first raw sample of
-# SELECTOR (over the last 5 minutes) at or after SINCE_MS with a value of at
-# least MIN.
-first_sample() {
-  prom_json "$1[5m]" | jq -r --argjson s "$2" --argjson min "${3:-0}" '
-    [.data.result[]?.values[]? | select((.[1] | tonumber) >= $min) | (.[0] * 1000 | floor) | select(. >= $s)] | min // empty'
+# samples SELECTOR SINCE_MS [MIN]: times (ms) of the raw samples of SELECTOR
+# (over the last 10 minutes) at or after SINCE_MS with a value of at least
+# MIN, one a line, in order.
+samples() {
+  prom_json "$1[10m]" | jq -r --argjson s "$2" --argjson min "${3:-0}" '
+    [.data.result[]?.values[]? | select((.[1] | tonumber) >= $min) | (.[0] * 1000 | floor) | select(. >= $s)] | sort | .[]'
 }
+first_sample() { samples "$@" | head -1; }
 quiet_sockets() { [ -z "$(ip netns exec "$VNS" ss -Htan state syn-recv)" ]; }
 no_alert() { ! loop_prom_true 'ALERTS{alertname="SynguardPrefixFlooding"}'; }
-no_group() {
-  ! ip netns exec "$(loop_mon_ns)" curl -fsS http://127.0.0.1:9093/api/v2/alerts/groups |
-    jq -e 'map(select(.receiver.name == "synguard-responder" and (.alerts | length) > 0)) | length > 0' >/dev/null
+am_groups() {
+  ip netns exec "$MON" curl -fsS http://127.0.0.1:9093/metrics | awk '/^alertmanager_dispatcher_aggregation_groups /{print $2}'
+}
+# No emptied group left: every aggregation group the dispatcher holds has an
+# alert (the API lists only those).
+groups_gone() {
+  local live
+  live=$(ip netns exec "$MON" curl -fsS http://127.0.0.1:9093/api/v2/alerts/groups | jq 'map(select((.alerts | length) > 0)) | length')
+  (( $(am_groups) <= live ))
+}
+lift_blocks() {
+  local p
+  for p in $(ip netns exec "$VNS" curl -fsS http://127.0.0.1:9818/api/v1/blocks | jq -r '.blocks[].prefix'); do
+    ip netns exec "$VNS" curl -fsS -X DELETE -H "Authorization: Bearer $(cat "$(loop__state)/api.token")" \
+      "http://127.0.0.1:9818/api/v1/blocks/$p" >/dev/null
+  done
 }
 
-results=()
-for run in $(seq "$RUNS"); do
-  # Quiet lab: no SYN_RECV, no flooding alert, no Alertmanager group left.
-  loop_wait_until 60 quiet_sockets || { echo "SYN_RECV sockets stay"; exit 1; }
-  loop_wait_until 90 no_alert || { echo "the flooding alert stays"; exit 1; }
-  loop_wait_until 60 no_group || { echo "Alertmanager keeps the block alert's group"; exit 1; }
-  # Alertmanager sends the resolve at the group's next flush (group_interval,
-  # 10s in deploy/), and drops the emptied group only at its next
-  # maintenance (every 30 s): an alert firing again into the old group waits
-  # for that group's next flush (up to group_interval) instead of
-  # group_wait. Each run measures a fresh flood: let the group go.
-  (( run > 1 )) && sleep "${BENCH_SETTLE:-35}"
-  read -r seen0 passed0 < <(counters)
+# measure MODE: one flood, from the first SYN to the first drop; sets
+# RUN_LINE. MODE is "fresh" or the re-flood's delay after the resolve (s).
+t_resolved=0
+measure() {
+  local mode=$1 rate seen0 passed0 t0 t_first t_drop prev seen passed ta t tp sp pp deadline
   rate=${LOOP_FLOOD_RATE:-1000}
+  if [ "$mode" = fresh ]; then
+    loop_wait_until 90 groups_gone || { echo "Alertmanager keeps the block alert's groups"; exit 1; }
+  else
+    local wait_ms=$(( t_resolved + mode * 1000 - $(now_ms) ))
+    (( wait_ms > 0 )) || { echo "re-flood $mode s: already $(( -wait_ms )) ms late"; exit 1; }
+    sleep "$(awk -v m="$wait_ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+  fi
+  # The busy legitimate client runs through the flood and a few seconds on.
+  loop__spawn legit "$(loop_att_ns)" "$(loop__bin)/lab/connrate" -target "$(loop_victim_ip 1):80" \
+    -bind "$(loop_control_ip 1)" -rate "$LEGIT_RATE" -seconds 600
+  sleep 1
+  read -r seen0 passed0 < <(counters)
   t0=$(now_ms)
   loop_flood_start 1 2>/dev/null
   t_first="" t_drop="" prev=""
@@ -143,47 +193,94 @@ for run in $(seq "$RUNS"); do
     sleep 0.02
   done
   loop_flood_stop 1
-  [ -n "$t_drop" ] || { echo "run $run: no drop within 180 s"; exit 1; }
+  [ -n "$t_drop" ] || { echo "run: no drop within 180 s"; exit 1; }
+  local t_scrape t_second t_fire blocks t_since t_audit
   t_scrape=$(first_sample "synguard_syn_recv_sockets{prefix=\"$PREFIX\"}" "$t0" "$THRESHOLD")
+  t_second=$(first_sample "synguard_syn_recv_sockets{prefix=\"$PREFIX\"}" "$(( t_scrape + 1 ))" "$THRESHOLD")
   t_fire=$(first_sample "ALERTS{alertname=\"SynguardPrefixFlooding\",alertstate=\"firing\",prefix=\"$PREFIX\"}" "$t0")
   blocks=$(ip netns exec "$VNS" curl -fsS http://127.0.0.1:9818/api/v1/blocks)
   t_since=$(jq -r --arg p "$PREFIX" '.blocks[] | select(.prefix == $p) | .since' <<<"$blocks" | xargs -I{} date -d {} +%s%3N)
   t_audit=$(grep "msg=audit action=block result=ok prefix=$PREFIX " "$(loop__state)/logs/responder1.log" | tail -1 |
     sed -E 's/^time=([^ ]+) .*/\1/' | xargs -I{} date -d {} +%s%3N)
-  line=$(printf '%d %d %d %d %d %d %d' "$run" "$((t_drop - t_first))" "$((t_scrape - t_first))" "$((t_fire - t_scrape))" \
-    "$((t_since - t_fire))" "$((t_audit - t_since))" "$((t_drop - t_audit))")
-  echo "run $line" >&2
-  results+=("$line")
-  # Lift the blocks for the next run.
-  for p in $(jq -r '.blocks[].prefix' <<<"$blocks"); do
-    ip netns exec "$VNS" curl -fsS -X DELETE -H "Authorization: Bearer $(cat "$(loop__state)/api.token")" \
-      "http://127.0.0.1:9818/api/v1/blocks/$p" >/dev/null
+  lift_blocks
+  # Wait for the legitimate client's last seconds, then its verdict.
+  sleep 3
+  loop_kill legit INT 5
+  local ok secs legit_rate legit_max
+  read -r ok secs < <(awk '/^[0-9]+ ok /{n++; if (n > 1) { s += $3; k++ }} END { print s + 0, k + 0 }' "$(loop__state)/logs/legit.log")
+  legit_rate=$(( secs > 0 ? ok / secs : 0 ))
+  legit_max=$(loop_prom_scalar "max_over_time(synguard_syn_recv_sockets{prefix=\"$LEGIT_PREFIX\"}[10m])")
+  if loop_prom_true "max_over_time(ALERTS{prefix=\"$LEGIT_PREFIX\"}[10m])" ||
+     grep -q "prefix=$LEGIT_PREFIX " "$(loop__state)/logs/responder1.log"; then
+    echo "FAIL: the legitimate client's $LEGIT_PREFIX was alerted or blocked"; exit 1
+  fi
+  (( legit_rate >= 200 )) || { echo "FAIL: the legitimate client made only $legit_rate connections a second"; exit 1; }
+  mv "$(loop__state)/logs/legit.log" "$(loop__state)/logs/legit.$(now_ms).log"
+  # The next run waits for the resolve: the alert's last firing evaluation.
+  loop_wait_until 60 quiet_sockets || { echo "SYN_RECV sockets stay"; exit 1; }
+  loop_wait_until 90 no_alert || { echo "the flooding alert stays"; exit 1; }
+  t_resolved=$(samples "ALERTS{alertname=\"SynguardPrefixFlooding\",prefix=\"$PREFIX\"}" "$t0" | tail -1)
+  t_resolved=$(( t_resolved + group_ms ))
+  RUN_LINE=$(printf '%s %d %d %d %d %d %d %d %d %d %d %s %s' "$mode" "$((t_drop - t_first))" "$((t_scrape - t_first))" \
+    "$((t_second - t_scrape))" "$((t_fire - t_second))" "$((t_since - t_fire))" "$((t_audit - t_since))" \
+    "$((t_drop - t_audit))" "$((t_scrape % scrape_ms))" "$((t_fire % group_ms))" "$legit_rate" "${legit_max:-0}" "$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)")
+}
+
+results=()
+for phase in $(seq "$PHASES"); do
+  if (( phase > 1 )); then
+    rules_phase "$phase"
+    kill -HUP "$(loop_pid prometheus)"
+    loop_wait_until 20 loop_prom_true "prometheus_rule_group_last_duration_seconds{rule_group=~\".*synguard.block-p$phase\"}" ||
+      { echo "Prometheus did not load phase $phase's rules"; exit 1; }
+  fi
+  for r in $(seq "$RUNS_PER_PHASE"); do
+    measure fresh
+    echo "phase $phase run $r: $RUN_LINE" >&2
+    results+=("p$phase $RUN_LINE")
+  done
+done
+for gap in $REFLOOD; do
+  for r in $(seq "$REFLOOD_RUNS"); do
+    measure "$gap"
+    echo "re-flood ${gap}s run $r: $RUN_LINE" >&2
+    results+=("p$PHASES $RUN_LINE")
   done
 done
 
-# Report: per run, then p50/p95 of the total and the median share of each stage.
+# Report: per run, then p50/p95 of the totals of the fresh floods and of the
+# re-floods, and the median of each stage.
 {
-  echo "Latency from the first SYN of a flood to the first SYN dropped by firewalld"
-  echo "($RUNS runs, $FOR_NOTE, 1 s scrape/evaluation, Alertmanager from deploy/ (group_wait 1s), responder in $(awk '/^ *mode:/{print $2; exit}' "$(loop__state)/responder1.yml") mode, flood 1000 SYN/s per /27 from two /27s):"
+  echo "First SYN of a flood to the first SYN dropped by firewalld, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "(shipped rules/ and Alertmanager route, scrape and evaluation interval $LOOP_PROM_INTERVAL, block group every ${group_ms}ms,"
+  echo "responder in $(awk '/^ *mode:/{print $2; exit}' "$(loop__state)/responder1.yml") mode, flood ${LOOP_FLOOD_RATE:-1000} SYN/s per /27 from two /27s,"
+  echo "busy legitimate client at $LEGIT_RATE connections/s from $LEGIT_PREFIX; load = 1/5/15-minute load average at the run's end):"
   echo
-  echo "| run | total ms | scrape | rule (for:) | alertmanager | responder | firewalld |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| phase | flood | total ms | scrape | confirm | eval | alertmanager | responder | firewalld | scrape offset | eval offset | legit conn/s | legit max SYN_RECV | load |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for r in "${results[@]}"; do
     # shellcheck disable=SC2086
-    set -- $r; echo "| $1 | $2 | $3 | $4 | $5 | $6 | $7 |"
+    set -- $r
+    kind=fresh; [ "$2" = fresh ] || kind="re-flood $2 s"
+    echo "| $1 | $kind | $3 | $4 | $5 | $6 | $7 | $8 | $9 | ${10} ms | ${11} ms | ${12} | ${13} | ${14} |"
   done
   printf '%s\n' "${results[@]}" | awk '
-    { n++; tot[n] = $2; for (i = 3; i <= 7; i++) st[i, n] = $i }
     function pct(a, n, p,   k, tmp, i, j, x) {
       for (i = 1; i <= n; i++) tmp[i] = a[i]
       for (i = 2; i <= n; i++) { x = tmp[i]; for (j = i - 1; j >= 1 && tmp[j] > x; j--) tmp[j + 1] = tmp[j]; tmp[j + 1] = x }
       k = int(p * (n - 1) + 0.5) + 1; return tmp[k]
     }
+    { g = ($2 == "fresh") ? "fresh" : "re-flood"; n[g]++; tot[g, n[g]] = $3; for (i = 4; i <= 9; i++) st[g, i, n[g]] = $i
+      ph[$1 "/" $11] = 1 }
     END {
-      printf "\np50 %.2f s, p95 %.2f s (nearest rank over %d runs)\n\n", pct(tot, n, 0.5) / 1000, pct(tot, n, 0.95) / 1000, n
-      split("scrape rule alertmanager responder firewalld", names, " ")
-      printf "| stage | median ms | share of median total |\n|---|---|---|\n"
-      for (i = 3; i <= 7; i++) { for (r = 1; r <= n; r++) col[r] = st[i, r]; m = pct(col, n, 0.5)
-        printf "| %s | %d | %.0f%% |\n", names[i - 2], m, 100 * m / pct(tot, n, 0.5) }
+      split("scrape confirm eval alertmanager responder firewalld", names, " ")
+      for (g in n) {
+        for (r = 1; r <= n[g]; r++) col[r] = tot[g, r]
+        printf "\n%s floods: p50 %.2f s, p95 %.2f s (nearest rank over %d runs)\n\n", g, pct(col, n[g], 0.5) / 1000, pct(col, n[g], 0.95) / 1000, n[g]
+        printf "| stage | median ms |\n|---|---|\n"
+        for (i = 4; i <= 9; i++) { for (r = 1; r <= n[g]; r++) col[r] = st[g, i, r]; printf "| %s | %d |\n", names[i - 3], pct(col, n[g], 0.5) }
+      }
+      k = 0; for (p in ph) k++
+      printf "\n%d distinct (phase, evaluation offset) pairs\n", k
     }'
 } | tee "${BENCH_OUT:-/dev/null}"
