@@ -3,6 +3,7 @@ package blocks
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/synguard/synguard/internal/policy"
 )
@@ -32,6 +33,8 @@ type combiner struct {
 	mu      sync.Mutex
 	queue   []*notification
 	running bool
+	// last and prev are when the last two notifications arrived.
+	last, prev time.Time
 }
 
 // HandleAlerts applies one notification's alerts: each is decided by
@@ -47,6 +50,7 @@ func (l *Ledger) HandleAlerts(_ context.Context, alerts []policy.Alert) (Result,
 	cb := &l.combine
 	cb.mu.Lock()
 	cb.queue = append(cb.queue, n)
+	cb.prev, cb.last = cb.last, time.Now()
 	if cb.running {
 		cb.mu.Unlock()
 		select {
@@ -92,6 +96,55 @@ func (cb *combiner) takeLocked() []*notification {
 		cb.queue = nil
 	}
 	return batch
+}
+
+// quietGap is the pause in arrivals that ends a burst of notifications.
+// Senders that wait for their answer before they send again (Alertmanager
+// with a connection per group) leave the queue empty for a moment after
+// each batch: an empty queue alone does not end a burst.
+const quietGap = 25 * time.Millisecond
+
+// WaitQuiet returns once a burst of notifications has ended (none queued
+// or being decided, none arrived for quietGap), after at most limit, or
+// when ctx ends. A notification that follows the previous one by more than
+// quietGap is no burst: the driver takes its work at once. The driver calls
+// it before it takes work: a firewall whose call costs the size of the
+// whole set (firewalld's setEntries) is better asked once for a burst than
+// once per batch of it, which would leave a call of the whole set in flight
+// when the burst's last notification arrives.
+func (l *Ledger) WaitQuiet(ctx context.Context, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	// Bounded: each round sleeps at least until the deadline or quietGap
+	// after the last arrival.
+	for {
+		now := time.Now()
+		wait := l.combine.busy(now)
+		if wait <= 0 || !now.Before(deadline) {
+			return
+		}
+		t := time.NewTimer(min(wait, deadline.Sub(now)))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// busy returns how long to wait before a burst may have ended; 0: none is
+// under way.
+func (cb *combiner) busy(now time.Time) time.Duration {
+	cb.mu.Lock()
+	defer cb.mu.Unlock()
+	since := now.Sub(cb.last)
+	switch {
+	case len(cb.queue) > 0 || cb.running:
+		return quietGap
+	case cb.last.Sub(cb.prev) >= quietGap || since >= quietGap:
+		return 0
+	}
+	return quietGap - since
 }
 
 // handleBatch decides every notification of batch, in order, into one

@@ -209,3 +209,32 @@ func TestBatchBound(t *testing.T) {
 		t.Fatalf("queue left: %d", len(cb.queue))
 	}
 }
+
+// TestBusy: a burst is under way while notifications are queued or being
+// decided, or arrive less than quietGap apart; a lone notification is no
+// burst, so the driver takes its work at once.
+func TestBusy(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name       string
+		prev, last time.Duration // arrivals after t0
+		queued     bool
+		running    bool
+		now        time.Duration
+		busy       bool
+	}{
+		{name: "lone notification", prev: 0, last: time.Second, now: time.Second + time.Millisecond},
+		{name: "queued", prev: 0, last: time.Second, queued: true, now: time.Second, busy: true},
+		{name: "being decided", prev: 0, last: time.Second, running: true, now: time.Second, busy: true},
+		{name: "burst under way", prev: time.Second, last: time.Second + time.Millisecond, now: time.Second + 2*time.Millisecond, busy: true},
+		{name: "burst over", prev: time.Second, last: time.Second + time.Millisecond, now: time.Second + time.Millisecond + quietGap},
+	} {
+		cb := combiner{prev: t0.Add(tc.prev), last: t0.Add(tc.last), running: tc.running}
+		if tc.queued {
+			cb.queue = []*notification{{}}
+		}
+		if got := cb.busy(t0.Add(tc.now)) > 0; got != tc.busy {
+			t.Errorf("%s: busy %v, want %v", tc.name, got, tc.busy)
+		}
+	}
+}

@@ -8,5 +8,7 @@
 //
 // One goroutine makes every backend call, so calls never overlap and a
 // burst of notifications is applied in few calls: what arrives while a call
-// runs waits for the next one.
+// runs waits for the next one, and while a burst is still arriving a step
+// waits for its end (at most Options.Settle) before it takes the work, since
+// a firewalld call costs what the whole set costs.
 package reconcile

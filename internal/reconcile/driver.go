@@ -29,7 +29,16 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Settle bounds how long a step waits, before it takes the queued
+	// work, for a burst of notifications to end (blocks.Ledger.WaitQuiet):
+	// as long as the previous Add or Remove took, at most Settle (default
+	// 1 s; negative: never waits). A lone notification never waits.
+	Settle time.Duration
 }
+
+// DefaultSettle is Options.Settle's default: about what one firewalld call
+// of 10,000 ipset entries costs (setEntries of the whole set).
+const DefaultSettle = time.Second
 
 // Driver keeps the firewall equal to the ledger's blocks. It embeds the
 // Ledger, so that the webhook and the operator API see one responder:
@@ -65,6 +74,9 @@ type Driver struct {
 	saveBackoff time.Duration
 
 	kick chan struct{}
+	// lastCall is how long the previous Add or Remove took (step's
+	// goroutine only): the settle of the next step.
+	lastCall time.Duration
 }
 
 // New returns a Driver; Run starts it.
@@ -86,6 +98,9 @@ func New(opts Options) (*Driver, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Settle == 0 {
+		opts.Settle = DefaultSettle
 	}
 	desc := opts.Backend.Describe()
 	d := &Driver{

@@ -18,6 +18,14 @@ func (d *Driver) step(ctx context.Context) {
 	d.needPrepare, d.needSync, d.reloaded = false, false, false
 	d.mu.Unlock()
 
+	if !prepare && !sync {
+		// While notifications keep arriving, wait for the burst to end
+		// (at most Settle) before taking the work: a call costs the
+		// backend what the whole set costs (firewalld's setEntries), so
+		// a call made in the middle of a burst is one more of the whole
+		// set, most likely still in flight when the burst ends.
+		d.Ledger.WaitQuiet(ctx, d.opts.Settle)
+	}
 	d.expire()
 	d.Ledger.ApplyWaiting(d.now())
 	work := d.Ledger.Take()
@@ -115,7 +123,11 @@ func (d *Driver) step(ctx context.Context) {
 func (d *Driver) timed(op string, n int, call func() error) error {
 	t0 := time.Now()
 	err := call()
-	d.m.callDur.WithLabelValues(op).Observe(time.Since(t0).Seconds())
+	took := time.Since(t0)
+	d.m.callDur.WithLabelValues(op).Observe(took.Seconds())
+	if op == opAdd || op == opRemove {
+		d.lastCall = took
+	}
 	if n >= 0 {
 		d.m.callEntries.WithLabelValues(op).Observe(float64(n))
 	}

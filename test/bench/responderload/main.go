@@ -3,7 +3,11 @@
 // over its own D-Bus connection. Subcommands:
 //
 //	block    send N prefixes in notifications of G alerts from C senders, and
-//	         time until firewalld holds all of them
+//	         time until firewalld holds all of them: from the first
+//	         notification, and from the last notification's answer (with
+//	         -nft-netns read from the kernel: `nft monitor` of the set
+//	         firewalld made, which costs firewalld nothing, unlike polling
+//	         its list of 10,000 entries)
 //	restore  run a command (firewall-cmd --reload) and time until firewalld
 //	         holds N entries again
 //	load     re-send notifications for already-blocked prefixes for a while:
@@ -13,6 +17,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -25,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,16 +54,25 @@ func main() {
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
 	dur := fs.Duration("duration", 10*time.Second, "load: how long")
 	cmdline := fs.String("cmd", "", "restore: the shell command that drops firewalld's runtime state")
+	nftNetns := fs.String("nft-netns", "", "block: read the drops from nft in this network namespace (firewalld's ipset mode)")
+	nftSet := fs.String("nft-set", "inet firewalld synguard4", "block: the nft set (family table name) -nft-netns reads")
 	fs.Parse(os.Args[2:])
 
 	ps := prefixes(*offset, *n)
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	fw := newWatcher(*bus, *mode)
+	fw.nftNetns, fw.nftSet = *nftNetns, *nftSet
 	var err error
 	switch os.Args[1] {
 	case "block":
-		err = block(ctx, *url, fw, ps, *group, *conc)
+		var mon *monitor
+		if *nftNetns != "" {
+			if mon, err = startMonitor(ctx, *nftNetns, *nftSet, ps); err != nil {
+				break
+			}
+		}
+		err = block(ctx, *url, fw, mon, ps, *group, *conc)
 	case "restore":
 		err = restore(ctx, fw, *n, *cmdline)
 	case "load":
@@ -125,7 +140,11 @@ func send(url string, b []byte) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-type watcher struct{ c *firewalld.Client }
+type watcher struct {
+	c *firewalld.Client
+	// nftNetns, when set, is where the kernel's set is read (nftSet).
+	nftNetns, nftSet string
+}
 
 func newWatcher(bus, mode string) *watcher {
 	conn, err := firewalld.Connect(bus)
@@ -138,12 +157,48 @@ func newWatcher(bus, mode string) *watcher {
 		fmt.Fprintln(os.Stderr, "responderload:", err)
 		os.Exit(1)
 	}
-	return &watcher{c}
+	return &watcher{c: c}
+}
+
+// list returns what the firewall drops: the kernel's nft set when
+// nftNetns is set, firewalld's own list otherwise, sorted.
+func (w *watcher) list(ctx context.Context) ([]netip.Prefix, error) {
+	if w.nftNetns == "" {
+		return w.c.List(ctx)
+	}
+	args := append([]string{"netns", "exec", w.nftNetns, "nft", "-j", "list", "set"}, strings.Fields(w.nftSet)...)
+	out, err := exec.CommandContext(ctx, "ip", args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("nft list set %s: %w", w.nftSet, err)
+	}
+	var doc struct {
+		Nftables []struct {
+			Set *struct {
+				Elem []json.RawMessage `json:"elem"`
+			} `json:"set"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, fmt.Errorf("nft's JSON: %w", err)
+	}
+	var got []netip.Prefix
+	for _, o := range doc.Nftables {
+		if o.Set == nil {
+			continue
+		}
+		for _, e := range o.Set.Elem {
+			if p, ok := elemPrefix(e); ok {
+				got = append(got, p)
+			}
+		}
+	}
+	slices.SortFunc(got, cmpPrefix)
+	return got, nil
 }
 
 // holds counts how many of ps firewalld holds.
 func (w *watcher) holds(ctx context.Context, ps []netip.Prefix) (int, error) {
-	got, err := w.c.List(ctx)
+	got, err := w.list(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -173,12 +228,58 @@ func (w *watcher) waitAll(ctx context.Context, ps []netip.Prefix) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("firewalld holds %d of %d: %w (last error %v)", n, len(ps), ctx.Err(), err)
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
 
-func block(ctx context.Context, url string, w *watcher, ps []netip.Prefix, group, conc int) error {
+// stages reads the responder's own figures of the run from /metrics: the
+// backend calls by operation (count and seconds) and the ledger's commits
+// (saves), as "key=value" fields.
+func stages(url string) string {
+	resp, err := client.Get(url + "/metrics")
+	if err != nil {
+		return "stages=unavailable"
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		name := f[0]
+		var key string
+		switch {
+		case strings.HasPrefix(name, "synguard_responder_backend_call_duration_seconds_count{") && strings.Contains(name, `op="add"`):
+			key = "add_calls"
+		case strings.HasPrefix(name, "synguard_responder_backend_call_duration_seconds_sum{") && strings.Contains(name, `op="add"`):
+			key = "add_seconds"
+		case strings.HasPrefix(name, "synguard_responder_backend_call_entries_sum{") && strings.Contains(name, `op="add"`):
+			key = "add_entries"
+		case strings.HasPrefix(name, "synguard_responder_backend_call_duration_seconds_count{") && strings.Contains(name, `op="sync"`):
+			key = "sync_calls"
+		case strings.HasPrefix(name, "synguard_responder_backend_call_duration_seconds_sum{") && strings.Contains(name, `op="sync"`):
+			key = "sync_seconds"
+		case strings.HasPrefix(name, "synguard_responder_state_save_duration_seconds_count"):
+			key = "saves"
+		case strings.HasPrefix(name, "synguard_responder_state_save_duration_seconds_sum"):
+			key = "save_seconds"
+		case strings.HasPrefix(name, "synguard_responder_notification_batch_size_count"):
+			key = "batches"
+		default:
+			continue
+		}
+		out = append(out, key+"="+f[1])
+	}
+	if len(out) == 0 {
+		return "stages=unavailable"
+	}
+	return strings.Join(out, " ")
+}
+
+func block(ctx context.Context, url string, w *watcher, mon *monitor, ps []netip.Prefix, group, conc int) error {
 	var groups [][]netip.Prefix
 	for i := 0; i < len(ps); i += group {
 		groups = append(groups, ps[i:min(i+group, len(ps))])
@@ -187,7 +288,9 @@ func block(ctx context.Context, url string, w *watcher, ps []netip.Prefix, group
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errc := make(chan error, conc)
-	var maxLat atomic.Int64
+	var maxLat, lastAck atomic.Int64
+	var lmu sync.Mutex
+	var lats []time.Duration
 	for range conc {
 		wg.Add(1)
 		go func() {
@@ -202,6 +305,16 @@ func block(ctx context.Context, url string, w *watcher, ps []netip.Prefix, group
 					errc <- err
 					return
 				}
+				at := int64(time.Since(t0))
+				for {
+					m := lastAck.Load()
+					if at <= m || lastAck.CompareAndSwap(m, at) {
+						break
+					}
+				}
+				lmu.Lock()
+				lats = append(lats, d)
+				lmu.Unlock()
 				for {
 					m := maxLat.Load()
 					if int64(d) <= m || maxLat.CompareAndSwap(m, int64(d)) {
@@ -212,19 +325,149 @@ func block(ctx context.Context, url string, w *watcher, ps []netip.Prefix, group
 		}()
 	}
 	wg.Wait()
-	acked := time.Since(t0)
+	acked := time.Duration(lastAck.Load())
 	select {
 	case err := <-errc:
 		return err
 	default:
 	}
+	var total time.Duration
+	if mon != nil {
+		at, err := mon.wait(ctx)
+		if err != nil {
+			return err
+		}
+		total = at.Sub(t0)
+	}
+	// Read back what the firewall holds (firewalld, or the kernel's set).
 	if err := w.waitAll(ctx, ps); err != nil {
 		return err
 	}
-	total := time.Since(t0)
-	fmt.Printf("prefixes=%d notifications=%d group=%d senders=%d acked_ms=%.0f max_notification_ms=%.1f total_ms=%.0f per_prefix_ms=%.3f\n",
-		len(ps), len(groups), group, conc, ms(acked), ms(time.Duration(maxLat.Load())), ms(total), ms(total)/float64(len(ps)))
+	if mon == nil {
+		total = time.Since(t0)
+	}
+	slices.Sort(lats)
+	p50 := lats[len(lats)/2]
+	fmt.Printf("prefixes=%d notifications=%d group=%d senders=%d acked_ms=%.0f p50_notification_ms=%.1f max_notification_ms=%.1f total_ms=%.0f per_prefix_ms=%.3f last_ack_to_all_dropped_ms=%.0f %s\n",
+		len(ps), len(groups), group, conc, ms(acked), ms(p50), ms(time.Duration(maxLat.Load())), ms(total), ms(total)/float64(len(ps)), ms(total-acked), stages(url))
 	return nil
+}
+
+// monitor follows `nft -j monitor` in a network namespace: the elements
+// added to and deleted from one set, until every wanted prefix is in it.
+type monitor struct {
+	done chan struct{}
+	at   time.Time
+	err  error
+}
+
+func startMonitor(ctx context.Context, netns, set string, want []netip.Prefix) (*monitor, error) {
+	f := strings.Fields(set)
+	if len(f) != 3 {
+		return nil, fmt.Errorf("-nft-set %q: want FAMILY TABLE NAME", set)
+	}
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", netns, "nft", "-j", "monitor")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("nft monitor: %w", err)
+	}
+	// Subscribed before the first notification is sent.
+	time.Sleep(300 * time.Millisecond)
+	wanted := map[netip.Prefix]bool{}
+	for _, p := range want {
+		wanted[p] = false
+	}
+	m := &monitor{done: make(chan struct{})}
+	go func() {
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		defer close(m.done)
+		have := 0
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			var ev map[string]struct {
+				Element *struct {
+					Family, Table, Name string
+					Elem                struct {
+						Set []json.RawMessage `json:"set"`
+					} `json:"elem"`
+				} `json:"element"`
+				Set *struct{ Family, Table, Name string } `json:"set"`
+			}
+			if json.Unmarshal(sc.Bytes(), &ev) != nil {
+				continue
+			}
+			for op, o := range ev {
+				if o.Set != nil && op != "add" && o.Set.Family == f[0] && o.Set.Table == f[1] && o.Set.Name == f[2] {
+					// A flushed or deleted set holds nothing.
+					for p, in := range wanted {
+						if in {
+							wanted[p] = false
+						}
+					}
+					have = 0
+				}
+				if o.Element == nil || o.Element.Family != f[0] || o.Element.Table != f[1] || o.Element.Name != f[2] {
+					continue
+				}
+				for _, raw := range o.Element.Elem.Set {
+					p, ok := elemPrefix(raw)
+					in, want := wanted[p]
+					if !ok || !want {
+						continue
+					}
+					switch {
+					case op == "add" && !in:
+						wanted[p] = true
+						have++
+					case op == "delete" && in:
+						wanted[p] = false
+						have--
+					}
+				}
+			}
+			if have == len(wanted) {
+				m.at = time.Now()
+				return
+			}
+		}
+		m.err = fmt.Errorf("nft monitor ended before every prefix was in %s (%d of %d): %v", set, have, len(wanted), sc.Err())
+	}()
+	return m, nil
+}
+
+// wait returns when the set held every wanted prefix.
+func (m *monitor) wait(ctx context.Context) (time.Time, error) {
+	select {
+	case <-m.done:
+		return m.at, m.err
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	}
+}
+
+// elemPrefix parses one nft JSON set element: {"prefix": {...}} or an
+// address.
+func elemPrefix(raw json.RawMessage) (netip.Prefix, bool) {
+	var el struct {
+		Prefix struct {
+			Addr string `json:"addr"`
+			Len  int    `json:"len"`
+		} `json:"prefix"`
+	}
+	if json.Unmarshal(raw, &el) == nil && el.Prefix.Addr != "" {
+		p, err := netip.ParsePrefix(fmt.Sprintf("%s/%d", el.Prefix.Addr, el.Prefix.Len))
+		return p, err == nil
+	}
+	var addr string
+	if json.Unmarshal(raw, &addr) == nil {
+		a, err := netip.ParseAddr(addr)
+		return netip.PrefixFrom(a, a.BitLen()), err == nil
+	}
+	return netip.Prefix{}, false
 }
 
 func restore(ctx context.Context, w *watcher, n int, cmdline string) error {
