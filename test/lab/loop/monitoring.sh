@@ -11,8 +11,9 @@ loop_prom_query() {
 # loop_mon_up N: Prometheus and Alertmanager in the monitoring namespace,
 # watching victims 1..N, with configs derived from deploy/ (labconfig) and
 # the project's rules/ (LOOP_RULES), scraping and evaluating every
-# LOOP_PROM_INTERVAL (1s; a rule group with its own interval keeps it). Waits until Prometheus has discovered Alertmanager:
-# an alert that fires before that waits a minute for its first webhook.
+# LOOP_PROM_INTERVAL (1s; a scrape job or rule group with its own interval
+# keeps it). Waits until Prometheus has discovered Alertmanager: an alert
+# that fires before that waits a minute for its first webhook.
 loop_mon_up() {
   local n=${1:-1} st repo mon i hosts=()
   st=$(loop__state); repo=$(loop__repo); mon=$(loop_mon_ns)
