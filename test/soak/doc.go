@@ -5,7 +5,9 @@
 // random operations from a seeded source (webhooks good and hostile, API
 // blocks and unblocks with expiries of seconds, an operator's own drop
 // sources, firewalld reloads, restarts and crashes, responder crashes, a
-// full state directory, forged D-Bus signals) and, after every few of them,
+// full state directory, forged D-Bus signals sent straight to the
+// responder by an unprivileged uid, test/lab/cmd/forgesignals, and by a
+// second root connection) and, after every few of them,
 // waits for the responder to settle and checks the invariant: the
 // firewall's entries are the state's active blocks, the operator's own
 // sources are all still there, and nothing lifted is still dropped (read
