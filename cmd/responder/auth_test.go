@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -42,7 +43,10 @@ func TestStartRefusedWithoutAuth(t *testing.T) {
 		{"--config.file=" + cfg, "--config.check"},
 	} {
 		out, logs := &daemontest.Buffer{}, &daemontest.Buffer{}
-		code := NewMain(out, logs).Main(t.Context(), append([]string{"--dbus.address=" + addr, "--web.listen-address=127.0.0.1:0"}, args...))
+		// Bounded: a responder that starts serves until its context ends.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		code := NewMain(out, logs).Main(ctx, append([]string{"--dbus.address=" + addr, "--web.listen-address=127.0.0.1:0"}, args...))
 		if code != 1 {
 			t.Fatalf("%v: exit %d, want 1: %s", args, code, logs)
 		}
