@@ -6,7 +6,7 @@
 #
 #   bash test/bench/latency.sh                          # 10 fresh floods over 5 phases, then re-floods
 #   PHASES=5 RUNS_PER_PHASE=2 REFLOOD="5 15 30" REFLOOD_RUNS=2 bash test/bench/latency.sh   # the same, spelled out
-#   LOOP_PROM_INTERVAL=5s PHASES=2 REFLOOD= bash test/bench/latency.sh    # at 5 s (15s: the same) scrapes
+#   LOOP_PROM_INTERVAL=5s SYNRECV_INTERVAL=5s PHASES=2 REFLOOD= bash test/bench/latency.sh   # SYN_RECV at 5 s (15s: the same)
 #   BENCH_OUT=FILE ...                                  # the Markdown report, also to FILE
 #
 # Phases: Prometheus places a target's scrapes and a rule group's evaluations
@@ -32,8 +32,9 @@
 # emptied groups (its dispatcher's maintenance, every 30 s), so the alert
 # opens a new group (group_wait). Re-floods (REFLOOD, seconds): the flood
 # starts again that long after the alert resolved (its last firing
-# evaluation), while Alertmanager may still hold the emptied group: the alert
-# then waits for that group's next flush (group_interval).
+# evaluation, plus the random start below), while Alertmanager may still hold
+# the emptied group: the alert then waits for that group's next flush
+# (group_interval).
 #
 # Busy legitimate client (issue 13, item 2): during every run, connrate
 # (test/lab/cmd/connrate) makes LEGIT_RATE (500) complete HTTP connections a
@@ -55,6 +56,9 @@ export LOOP_NAME=${LOOP_NAME:-sglt$$}
 export LOOP_STATE=${LOOP_STATE:-/tmp/sglb-$$}
 export LOOP_SECONDS=${LOOP_SECONDS:-3600}
 export LOOP_PROM_INTERVAL=${LOOP_PROM_INTERVAL:-1s}
+# The SYN_RECV job's own interval (deploy/prometheus/prometheus.yml ships
+# 1s); SYNRECV_INTERVAL=15s measures a Prometheus without that fast job.
+SYNRECV_INTERVAL=${SYNRECV_INTERVAL:-}
 # Blocks long enough not to expire within a run; lifted by the API after.
 export LOOP_BLOCK_DURATION=10m
 [ "$(id -u)" = 0 ] || { echo "latency.sh: needs root (network namespaces)"; exit 1; }
@@ -64,7 +68,15 @@ PREFIX=198.51.100.32/27       # the measured range (the flood sends from two)
 LEGIT_PREFIX=192.0.2.0/27     # the busy legitimate client's
 THRESHOLD=$(awk '/alert: "?SynguardPrefixFlooding/{r=1} r&&/>= [0-9]+$/{print $NF; exit}' rules/synguard.rules.yml)
 [ -n "$THRESHOLD" ] || { echo "latency.sh: no threshold in rules/synguard.rules.yml"; exit 1; }
-scrape_ms=$(( ${LOOP_PROM_INTERVAL%s} * 1000 ))
+PROM_CONFIG="$LOOP_STATE-prometheus.yml"
+cp deploy/prometheus/prometheus.yml "$PROM_CONFIG"
+if [ -n "$SYNRECV_INTERVAL" ]; then
+  sed -i -E "s/^(    scrape_interval: )1s(.*)/\1$SYNRECV_INTERVAL/" "$PROM_CONFIG"
+fi
+export LOOP_PROM_CONFIG=$PROM_CONFIG
+synrecv_interval=$(awk '/job_name: synguard-exporter-syn-recv/{j=1} j&&/^    scrape_interval:/{print $2; exit}' "$PROM_CONFIG")
+synrecv_interval=${synrecv_interval:-$LOOP_PROM_INTERVAL}
+scrape_ms=$(( ${synrecv_interval%s} * 1000 ))
 group_ms=$(awk '/name: "?synguard.block"?$/{print p} {p=$0}' rules/synguard.rules.yml | sed -nE 's/.*interval: "?([0-9]+)ms"?.*/\1/p')
 [ -n "$group_ms" ] || group_ms=$scrape_ms
 
@@ -79,7 +91,7 @@ rules_phase() {
 rules_phase 1
 export LOOP_RULES=$RULES_DIR
 
-cleanup() { trap - EXIT INT TERM; loop_kill legit TERM 5 || true; loop_down; rm -rf "$RULES_DIR"; }
+cleanup() { trap - EXIT INT TERM; loop_kill legit TERM 5 || true; loop_down; rm -rf "$RULES_DIR" "$PROM_CONFIG"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -162,6 +174,11 @@ measure() {
   loop__spawn legit "$(loop_att_ns)" "$(loop__bin)/lab/connrate" -target "$(loop_victim_ip 1):80" \
     -bind "$(loop_control_ip 1)" -rate "$LEGIT_RATE" -seconds 600
   sleep 1
+  # A flood starts at any moment of the scrape interval: a random delay of
+  # up to one interval, so that the runs' scrape stages spread over it
+  # instead of sitting wherever the bench's own waits end (they end on
+  # Prometheus's and Alertmanager's own ticks).
+  sleep "$(awk -v r="$RANDOM" -v m="$scrape_ms" 'BEGIN { printf "%.3f", (r % m) / 1000 }')"
   read -r seen0 passed0 < <(counters)
   t0=$(now_ms)
   loop_flood_start 1 2>/dev/null
@@ -252,7 +269,7 @@ done
 # re-floods, and the median of each stage.
 {
   echo "First SYN of a flood to the first SYN dropped by firewalld, $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "(shipped rules/ and Alertmanager route, scrape and evaluation interval $LOOP_PROM_INTERVAL, block group every ${group_ms}ms,"
+  echo "(shipped rules/ and Alertmanager route, SYN_RECV scraped every $synrecv_interval (the rest and the other rules every $LOOP_PROM_INTERVAL), block group every ${group_ms}ms,"
   echo "responder in $(awk '/^ *mode:/{print $2; exit}' "$(loop__state)/responder1.yml") mode, flood ${LOOP_FLOOD_RATE:-1000} SYN/s per /27 from two /27s,"
   echo "busy legitimate client at $LEGIT_RATE connections/s from $LEGIT_PREFIX; load = 1/5/15-minute load average at the run's end):"
   echo
