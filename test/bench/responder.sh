@@ -4,6 +4,11 @@
 #   - 1,000 and 10,000 prefixes blocked through the webhook as Alertmanager
 #     sends them (notifications of GROUP alerts from SENDERS at once), ipset
 #     mode, each on a fresh firewalld; 1,000 in zone mode;
+#   - 10,000 as many small notifications (MANY_GROUP alerts each from
+#     MANY_SENDERS at once), ipset mode, RUNS times on fresh firewalld: the
+#     time from the last notification's answer until the kernel's set holds
+#     every prefix (nft monitor in the namespace), with the responder's
+#     stages (saves, batches, backend calls) from its /metrics;
 #   - beside a loop of `firewall-cmd --zone=drop --add-source` for SAMPLE
 #     prefixes (one process per call, as an operator or a script does);
 #   - the restore of all 10,000 after `firewall-cmd --reload`;
@@ -11,14 +16,18 @@
 #     alerts, LOAD_CONC at once, LOAD_SECONDS), then a check no block was lost.
 # Writes test/bench/results/responder.md (and prints it). Needs root.
 #
-# Env: SAMPLE [20], GROUP [50], SENDERS [4], LOAD_CONC [16], LOAD_SECONDS [10],
-#      OUT [test/bench/results/responder.md]
+# Env: SAMPLE [20], GROUP [50], SENDERS [4], MANY_GROUP [10], MANY_SENDERS [200]
+#      (the responder serves at most 256 connections), RUNS [3], LOAD_CONC [16],
+#      LOAD_SECONDS [10], OUT [test/bench/results/responder.md]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 SAMPLE=${SAMPLE:-20}
 GROUP=${GROUP:-50}
 SENDERS=${SENDERS:-4}
+MANY_GROUP=${MANY_GROUP:-10}
+MANY_SENDERS=${MANY_SENDERS:-200}
+RUNS=${RUNS:-3}
 LOAD_CONC=${LOAD_CONC:-16}
 LOAD_SECONDS=${LOAD_SECONDS:-10}
 OUT=${OUT:-$repo/test/bench/results/responder.md}
@@ -52,6 +61,8 @@ url="http://127.0.0.1:$port"
 start_responder() {
   cat >"$work/$2.yml" <<YML
 state_file: $work/$2/state.json
+# Loopback only, for the benchmark: no token.
+insecure_open_routes: [webhook, api]
 policy:
   max_active_blocks: 20000
   rate_limit: {blocks_per_minute: 1000000, burst: 20000}
@@ -71,10 +82,25 @@ YML
 load() { DBUS_SYSTEM_BUS_ADDRESS=$(fw_bus_address) "$work/responderload" "$@" -url "$url" -bus "$(fw_bus_address)"; }
 val() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
+nft_args() { echo -nft-netns "$FW_NS"; }
+
+echo "== ipset mode, 10,000 blocks as $MANY_GROUP-alert notifications from $MANY_SENDERS senders, $RUNS runs" >&2
+many=()
+for run in $(seq 1 "$RUNS"); do
+  fw_up >/dev/null
+  start_responder ipset "many$run"
+  # shellcheck disable=SC2046
+  many+=("$(load block -mode ipset -n 10000 -group "$MANY_GROUP" -c "$MANY_SENDERS" $(nft_args))")
+  echo "${many[-1]}" >&2
+  stop_responder
+  fw_down >/dev/null
+done
+
 echo "== ipset mode, 1,000 blocks" >&2
 fw_up >/dev/null
 start_responder ipset ipset1k
-ipset1k=$(load block -mode ipset -n 1000 -group "$GROUP" -c "$SENDERS")
+# shellcheck disable=SC2046
+ipset1k=$(load block -mode ipset -n 1000 -group "$GROUP" -c "$SENDERS" $(nft_args))
 echo "$ipset1k" >&2
 stop_responder
 fw_down >/dev/null
@@ -82,7 +108,8 @@ fw_down >/dev/null
 echo "== ipset mode, 10,000 blocks, restore after --reload, webhook load" >&2
 fw_up >/dev/null
 start_responder ipset ipset10k
-ipset10k=$(load block -mode ipset -n 10000 -group "$GROUP" -c "$SENDERS")
+# shellcheck disable=SC2046
+ipset10k=$(load block -mode ipset -n 10000 -group "$GROUP" -c "$SENDERS" $(nft_args))
 echo "$ipset10k" >&2
 restore=$(load restore -mode ipset -n 10000 -cmd ". '$repo/test/lab/firewalld.sh' && fw_reload")
 echo "$restore" >&2
@@ -117,7 +144,19 @@ mkdir -p "$(dirname "$OUT")"
   echo "firewalld $fwv (nftables) on a private D-Bus in a network namespace, $(go version | awk '{print $3}')."
   echo "Blocks are /29s of 198.18.0.0/15 sent to the responder's webhook as Alertmanager's v4 JSON, $GROUP alerts per"
   echo "notification, $SENDERS notifications in flight; cap and rate limit opened for the run. \"Total\" runs from the first"
-  echo "notification until firewalld itself lists every prefix (read over D-Bus). Each size on a fresh firewalld."
+  echo "notification until every prefix is dropped: in ipset mode until the kernel's nft set holds it (\`nft monitor\` in the"
+  echo "namespace), in zone mode until firewalld lists it (over D-Bus). Each size on a fresh firewalld."
+  echo
+  echo "10,000 prefixes as $((10000 / MANY_GROUP)) notifications of $MANY_GROUP alerts, $MANY_SENDERS in flight (each sender sends its next once"
+  echo "answered; the responder serves at most 256 connections), ipset mode, each run on a fresh firewalld:"
+  echo
+  echo "| run | all answered | notification p50 / max | last answer to all dropped | first notification to all dropped | saves (batches) | backend Add calls, seconds |"
+  echo "|---|---|---|---|---|---|---|"
+  i=0
+  for m in "${many[@]}"; do
+    i=$((i + 1))
+    echo "| $i | $(val acked_ms "$m") ms | $(val p50_notification_ms "$m") / $(val max_notification_ms "$m") ms | **$(val last_ack_to_all_dropped_ms "$m") ms** | $(val total_ms "$m") ms | $(val saves "$m") ($(val batches "$m")) | $(val add_calls "$m"), $(val add_seconds "$m") s |"
+  done
   echo
   echo "| what | total | per prefix | vs firewall-cmd loop |"
   echo "|---|---|---|---|"
@@ -149,6 +188,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "Raw lines:"
   echo
   echo '```'
+  printf '%s\n' "${many[@]/#/many: }"
   printf '%s\n' "ipset 1k:  $ipset1k" "ipset 10k: $ipset10k" "restore:   $restore" "load:      $loadres" "zone 1k:   $zone1k" "loop:      ${SAMPLE} x firewall-cmd --add-source in ${loop_ms} ms"
   echo '```'
 } >"$OUT"
