@@ -104,6 +104,8 @@ var masks = []struct {
 	{regexp.MustCompile(`(?m)^(synguard_responder_last_reconcile_success_timestamp_seconds) .*$`), "$1 <timestamp>"},
 	{regexp.MustCompile(`(?m)^(synguard_responder_build_info)\{.*\} 1$`), "$1{<build labels>} 1"},
 	{regexp.MustCompile(`(?m)^(synguard_responder_block_expiry_timestamp_seconds\{[^}]*\}) .*$`), "$1 <timestamp>"},
+	// Durations, and how the driver's steps happened to coalesce the work.
+	{regexp.MustCompile(`(?m)^(synguard_responder_(?:backend_call_duration_seconds|backend_call_entries|state_save_duration_seconds)_(?:bucket|sum|count)(?:\{[^}]*\})?) .*$`), "$1 <n>"},
 }
 
 func mask(s string) string {
