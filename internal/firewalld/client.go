@@ -51,6 +51,10 @@ type Client struct {
 	// the permanent config's sources, the operator's: none is synguard's,
 	// whatever a caller's owned list says of calls that failed before.
 	rebuilt bool
+	// uncleared is the firewalld owner whose reload after a restart (the
+	// one that clears a crash's stale rules) failed; Prepare reloads any
+	// other owner that follows it (prepare.go). "" when none failed.
+	uncleared string
 	// queued are events found while mu is held, sent once it is released
 	// (a notify may call back into the Client).
 	queued []firewall.Event

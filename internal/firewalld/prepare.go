@@ -53,6 +53,19 @@ func (c *Client) Prepare(ctx context.Context, held []netip.Prefix) error {
 			if err := c.clearStaleLocked(ctx, owner); err != nil {
 				return err
 			}
+			c.owner = owner
+			return nil
+		}
+	}
+	if c.cfg.Mode == ModeZone && c.uncleared != "" && c.uncleared != owner {
+		// The firewalld this Client asked to clear a crash's leftovers left
+		// the bus before answering: SIGKILLed in that reload, it also leaves
+		// the reload's drop-everything table (inet firewalld_policy_drop),
+		// which its successor never removes. Whatever held says now (the
+		// blocks may have ended meanwhile), the successor is reloaded.
+		c.logger.Info("the firewalld asked to reload after a restart went away before it answered; handling its successor as a restart", "was", c.uncleared, "now", owner)
+		if err := c.clearStaleLocked(ctx, owner); err != nil {
+			return err
 		}
 	}
 	c.owner = owner
@@ -143,7 +156,12 @@ func (c *Client) clearStaleLocked(ctx context.Context, owner string) error {
 		c.logger.Warn("firewalld restarted and reloads are not allowed: if it crashed, the kernel rules of blocks lifted from now on stay until `firewall-cmd --reload`")
 		return nil
 	}
-	return c.reload(ctx, owner, ReloadRestart, "firewalld restarted: clear the stale kernel rules a crash leaves behind")
+	err := c.reload(ctx, owner, ReloadRestart, "firewalld restarted: clear the stale kernel rules a crash leaves behind")
+	c.uncleared = ""
+	if err != nil {
+		c.uncleared = owner
+	}
+	return err
 }
 
 // prepareZone checks the zone and, in ipset mode or with permanent
