@@ -424,6 +424,11 @@ func (c *campaign) opFirewalld(fn string) {
 		return
 	}
 	c.log.Add("%s output: %s", fn, oneLine(out))
+	if c.fwDown {
+		// Left down on purpose (firewalld_down): a reload fails, and the
+		// loop starts it when its turn comes.
+		return
+	}
 	if _, err := c.l.FwOut("fw_running"); err == nil {
 		return
 	}
