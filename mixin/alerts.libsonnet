@@ -59,8 +59,9 @@ local util = import 'lib/util.libsonnet';
           // differ only on a step exactly at the look-back's start, which
           // sees the same older sample as the steps after it.
           //
-          // (issue 13: p50 1.x s from the first SYN to the first drop at 1 s
-          // scrapes, test/bench/results/latency.md; `for: 2s` took 3.9 s.)
+          // (issue 13: p50 1.64 s, p95 2.15 s from the first SYN to the first
+          // drop at 1 s scrapes, test/bench/results/latency.md; `for: 2s` took
+          // 3.9 s.)
           {
             local x = sel('synguard_syn_recv_sockets', ['prefix!="other"', 'prefix=~".+/[0-9]+"']),
             local sq = '[%s:%s]' % [cfg.prefixFloodLookback, cfg.prefixFloodStep],
