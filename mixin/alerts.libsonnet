@@ -52,8 +52,9 @@ local util = import 'lib/util.libsonnet';
           // scrapes with a gap between never count as two samples (a plain
           // range such as min_over_time(x[3s]) skips stale markers and would
           // count them). The test holds for about the look-back after each
-          // new sample; keep_firing_for bridges the rest of the scrape
-          // interval, so a steady flood is one alert, not one per scrape.
+          // new sample; keep_firing_for (prefixFloodKeepFiringFor, the SYN_RECV
+          // scrape interval) bridges the rest of the scrape interval, so a
+          // steady flood is one alert, not one per scrape.
           // The subquery's steps are evaluated at the same times by
           // Prometheus 2.x (closed ranges) and 3.x (left-open ones); they
           // differ only on a step exactly at the look-back's start, which

@@ -51,12 +51,14 @@
     prefixFloodStep: '50ms',
     // How long the alert keeps firing after the test stops holding: it
     // holds for about the look-back after each new sample, so this must
-    // cover the rest of a scrape interval. 15s covers scrape intervals up
-    // to 15s (Prometheus's default); it is also how long the alert outlives
-    // the flood's sockets. Lower it to the SYN_RECV job's scrape interval
-    // to resolve sooner; below it the alert resolves and fires again every
-    // scrape (it still fires at every second sample).
-    prefixFloodKeepFiringFor: '15s',
+    // cover the rest of a scrape interval, or the alert resolves and fires
+    // again every scrape (it still fires at every second sample: noise, never
+    // a missed block). 1s fits the shipped 1 s SYN_RECV job; set it to that
+    // job's interval if it is longer. Keep it short: it is also how long the
+    // alert outlives the flood's sockets, and a block that expires or is
+    // lifted while the alert still fires is not asked for again until
+    // Alertmanager's repeat_interval (the alert never changed).
+    prefixFloodKeepFiringFor: '1s',
     // The block group's own evaluation interval: how long a confirming
     // sample waits for an evaluation (a rule evaluation of one subquery
     // over the top-N series costs well under a millisecond).
