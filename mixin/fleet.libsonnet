@@ -5,8 +5,8 @@
 // (deploy/fleet/prometheus.yml). They sit beside the host rules:
 //
 //   SynguardPrefixFlooding (alerts.libsonnet)  host-scoped: a prefix with
-//       >= prefixFloodSockets SYN_RECV sockets on one host for prefixFloodFor
-//       blocks it on THAT host (scope="host", the series' own host label).
+//       >= prefixFloodSockets SYN_RECV sockets on one host in two consecutive
+//       scrapes blocks it on THAT host (scope="host", the series' own host label).
 //   SynguardFleetPrefixFlooding (this file)   fleet-scoped: a prefix with
 //       >= fleetHostSockets SYN_RECV sockets on each of at least fleetHosts
 //       distinct hosts in the same evaluation blocks it on EVERY host
