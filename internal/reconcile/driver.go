@@ -72,6 +72,13 @@ type Driver struct {
 	// blocks stay in the firewall meanwhile.
 	saveRetryAt time.Time
 	saveBackoff time.Duration
+	// said is the backend failure last logged at ERROR, when, and how
+	// many times it recurred since: a backend that keeps refusing the
+	// same way (a firewalld that cannot load an ipset) is said once and
+	// then every failureRepeatLog, not at each retry.
+	said      string
+	saidAt    time.Time
+	saidAgain int
 
 	kick chan struct{}
 	// lastCall is how long the previous Add or Remove took (step's
@@ -155,6 +162,7 @@ func (d *Driver) Notify(ev firewall.Event) {
 func (d *Driver) setUpLocked(up bool, detail string) {
 	d.up, d.detail = up, detail
 	if up {
+		d.said, d.saidAgain = "", 0
 		d.m.up.Set(1)
 	} else {
 		d.m.up.Set(0)

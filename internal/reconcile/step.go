@@ -145,8 +145,31 @@ func (d *Driver) failLocked(seq uint64, op string, err error, prepareFailed bool
 	d.backoff = min(max(2*d.backoff, d.opts.MinBackoff), d.opts.MaxBackoff)
 	d.retryAt = d.now().Add(d.backoff)
 	d.setUpLocked(false, err.Error())
-	d.logger.Error("firewall backend call failed; desired state kept, retrying", "backend", d.desc.String(), "op", op, "retry_in", d.backoff, "err", err)
+	d.logFailureLocked(op, err)
 	d.finishLocked(seq, err)
+}
+
+// failureRepeatLog is how often a backend failure that recurs unchanged is
+// logged again at ERROR (each retry in between logs at DEBUG; the metrics
+// and the backend alert say it meanwhile).
+const failureRepeatLog = 10 * time.Minute
+
+// logFailureLocked logs a failed backend call: a new failure at ERROR,
+// the same one again only after failureRepeatLog, with how often it
+// recurred in between.
+func (d *Driver) logFailureLocked(op string, err error) {
+	msg, now := err.Error(), d.now()
+	args := []any{"backend", d.desc.String(), "op", op, "retry_in", d.backoff, "err", err}
+	if msg == d.said && now.Sub(d.saidAt) < failureRepeatLog {
+		d.saidAgain++
+		d.logger.Debug("firewall backend call failed again, as logged before", args...)
+		return
+	}
+	if msg == d.said {
+		args = append(args, "repeats", d.saidAgain)
+	}
+	d.said, d.saidAt, d.saidAgain = msg, now, 0
+	d.logger.Error("firewall backend call failed; desired state kept, retrying", args...)
 }
 
 func (d *Driver) countRefused(op string, rs []firewall.Result) {
