@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synguard/synguard/internal/daemontest"
 	"github.com/synguard/synguard/internal/fixtures"
 	"github.com/synguard/synguard/internal/lab"
 )
@@ -137,6 +138,10 @@ insecure_open_routes: [webhook, api]
 	if !strings.Contains(m, `backend="nftables"`) {
 		t.Errorf("no series with backend=\"nftables\" in /metrics")
 	}
+	// The backend's own families, values masked: tools/dashcheck reads
+	// this golden to check the dashboard's nftables panel against what the
+	// binary really exports (go test -update rewrites it).
+	daemontest.Golden(t, filepath.Join("testdata", "responder-metrics.txt"), nftablesFamilies(m))
 	// Someone flushes the ruleset: the responder puts its table back.
 	if _, err := nftIn(l.NS, "flush ruleset\n"); err != nil {
 		t.Fatal(err)
@@ -159,4 +164,24 @@ insecure_open_routes: [webhook, api]
 	if err := l.WaitReach(lab.Attacker4, 5*time.Second); err != nil {
 		t.Errorf("attacker after purge: %v", err)
 	}
+}
+
+// nftablesFamilies keeps the HELP, TYPE and sample lines of the
+// synguard_responder_nftables_* families of a /metrics answer, each sample's
+// value replaced by <n> (packets counted depend on the flood's timing).
+func nftablesFamilies(metrics string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(metrics, "\n") {
+		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
+		if !strings.HasPrefix(name, "synguard_responder_nftables_") {
+			continue
+		}
+		if !strings.HasPrefix(line, "# ") {
+			if i := strings.LastIndexByte(line, ' '); i > 0 {
+				line = line[:i] + " <n>"
+			}
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }

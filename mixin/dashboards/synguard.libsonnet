@@ -1623,6 +1623,47 @@ local util = import '../lib/util.libsonnet';
               },
             },
           },
+          {
+            type: 'timeseries',
+            id: 31,
+            title: 'Packets dropped by the nftables backend',
+            description: "Packets from blocked prefixes that the responder's own table (inet synguard, firewall.backend: nftables) dropped, per second, by family and hook (prerouting: SYNs before conntrack; input: other new traffic). Empty with the firewalld backend, whose drops firewalld does not count.",
+            datasource: ds,
+            gridPos: {
+              x: 0,
+              y: 83,
+              w: 24,
+              h: 8,
+            },
+            targets: [
+              {
+                datasource: ds,
+                refId: 'A',
+                legendFormat: '{{' + h + '}} {{family}} {{hook}}',
+                expr: 'sum by (' + h + ', family, hook) (rate(' + q('synguard_responder_nftables_dropped_packets_total') + '[$__rate_interval]))',
+              },
+            ],
+            fieldConfig: {
+              defaults: {
+                unit: 'pps',
+                min: 0,
+                custom: {
+                  drawStyle: 'line',
+                  fillOpacity: 10,
+                },
+              },
+              overrides: [],
+            },
+            options: {
+              legend: {
+                displayMode: 'list',
+                placement: 'bottom',
+              },
+              tooltip: {
+                mode: 'multi',
+              },
+            },
+          },
         ],
       },
   },

@@ -17,6 +17,9 @@ var goldens = []string{
 	// The exporter's golden probes no TLS service: the TLS metrics (the
 	// certificate's expiry) come from the probe package's own golden.
 	"../../internal/probe/testdata/background-tls-metrics.txt",
+	// The responder's golden runs firewalld: the nftables backend's own
+	// families come from its test in a real namespace (TestResponder).
+	"../../internal/nftables/testdata/responder-metrics.txt",
 }
 
 // synguard's dashboards select on job and host (host names the machine; the
