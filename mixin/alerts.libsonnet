@@ -72,7 +72,7 @@ local util = import 'lib/util.libsonnet';
               and min_over_time(%(x)s%(sq)s) >= %(t)d
               and changes(timestamp(%(x)s)%(sq)s) > 0
             ||| % { x: x, t: cfg.prefixFloodSockets, sq: sq },
-            keep_firing_for: cfg.prefixFloodKeepFiringFor,
+            [if cfg.prefixFloodKeepFiringFor != null then 'keep_firing_for']: cfg.prefixFloodKeepFiringFor,
             labels: {
               action: 'block',
               scope: 'host',

@@ -58,6 +58,10 @@
     // alert outlives the flood's sockets, and a block that expires or is
     // lifted while the alert still fires is not asked for again until
     // Alertmanager's repeat_interval (the alert never changed).
+    // keep_firing_for needs Prometheus 2.42 or later, which refuses no
+    // other field of these rules; null leaves it out, for an older
+    // Prometheus (Debian 11 ships 2.24): the alert then resolves and fires
+    // again between samples, noise that blocks nothing more or less.
     prefixFloodKeepFiringFor: '1s',
     // The block group's own evaluation interval: how long a confirming
     // sample waits for an evaluation (a rule evaluation of one subquery

@@ -86,3 +86,28 @@ func TestConfigRunbookAndThresholds(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigKeepFiringForOptional: prefixFloodKeepFiringFor null leaves
+// keep_firing_for out of the block rule (a Prometheus older than 2.42
+// refuses the field), and the default carries it.
+func TestConfigKeepFiringForOptional(t *testing.T) {
+	for _, c := range []struct {
+		overrides string
+		want      any
+	}{{`{}`, "1s"}, {`{ prefixFloodKeepFiringFor: '5s' }`, "5s"}, {`{ prefixFloodKeepFiringFor: null }`, nil}} {
+		rules, _ := eval(t, c.overrides)
+		found := false
+		for _, r := range rules {
+			if r["alert"] != "SynguardPrefixFlooding" {
+				continue
+			}
+			found = true
+			if got, ok := r["keep_firing_for"]; got != c.want || ok != (c.want != nil) {
+				t.Errorf("%s: keep_firing_for %v (present %v), want %v", c.overrides, got, ok, c.want)
+			}
+		}
+		if !found {
+			t.Fatalf("%s: no SynguardPrefixFlooding rule", c.overrides)
+		}
+	}
+}
