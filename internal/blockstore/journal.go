@@ -188,14 +188,16 @@ func (s *Store) Save() error {
 	if len(s.dirty) == 0 && !s.header && !s.j.mustCompact {
 		return nil
 	}
+	// The errors say which step failed (compact, append to journal); the
+	// callers say "save state", once.
 	if s.j.mustCompact {
 		if err := s.compact(); err != nil {
-			return fmt.Errorf("save state: %w", err)
+			return fmt.Errorf("write snapshot: %w", err)
 		}
 		return nil
 	}
 	if err := s.appendChange(); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
 	if s.j.size > s.j.snapSize || s.j.records >= s.j.maxRecords {
 		// The change is saved; a failed compaction is tried again at the
