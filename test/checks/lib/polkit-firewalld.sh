@@ -111,6 +111,9 @@ run_responder() {
 state_file: $dir/state/state.json
 webhook:
   bearer_token_file: $dir/webhook.token
+# Only the webhook is used here: the API stays closed (no token needed).
+api:
+  read_only: true
 policy:
   allowlist_own_addresses: false
 firewall:
