@@ -23,7 +23,7 @@ const (
 	RouteReload = "reload"
 )
 
-// Routes lists the names insecure_open_routes accepts.
+// routes lists the names insecure_open_routes accepts.
 var routes = []string{RouteWebhook, RouteAPI, RouteReload}
 
 // Serving is what the command line says about how the routes are served,
