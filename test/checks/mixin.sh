@@ -37,5 +37,8 @@ done
 find mixin -name '*.jsonnet' -o -name '*.libsonnet' | sort | while read -r f; do
   "${jsonnetfmt[@]}" --test "$f" || { echo "mixin.sh: $f is not jsonnetfmt-formatted (jsonnetfmt -i)" >&2; exit 1; }
 done || failed=1
+# The mixin's own tests (overrides of _config: host label, thresholds,
+# keep_firing_for left out), in the tools module that has go-jsonnet.
+(cd tools/jsonnet && go test -count=1 ./...) || { echo "mixin.sh: the mixin's tests (tools/jsonnet) failed" >&2; failed=1; }
 [ "$failed" = 0 ] || exit 1
 echo "mixin.sh: ok"
