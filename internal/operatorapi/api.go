@@ -2,7 +2,6 @@ package operatorapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,12 +9,12 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/model"
 
+	"github.com/synguard/synguard/internal/bearer"
 	"github.com/synguard/synguard/internal/blocks"
 	"github.com/synguard/synguard/internal/blockstore"
 	"github.com/synguard/synguard/internal/origin"
@@ -147,8 +146,7 @@ func (a *API) change(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if o.Token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(o.Token)) != 1 {
+			if !bearer.Valid(r, o.Token) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="synguard-responder"`)
 				fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
 				return

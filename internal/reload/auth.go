@@ -1,9 +1,9 @@
 package reload
 
 import (
-	"crypto/subtle"
 	"net/http"
-	"strings"
+
+	"github.com/synguard/synguard/internal/bearer"
 )
 
 // RequireBearer wraps next (a Reloader) so that a request must carry
@@ -16,8 +16,7 @@ func RequireBearer(token func() string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		want := token()
 		if want != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			if !bearer.Valid(r, want) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="reload"`)
 				http.Error(w, "reload needs the bearer token (Authorization: Bearer ...)", http.StatusUnauthorized)
 				return

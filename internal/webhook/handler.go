@@ -3,19 +3,18 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/synguard/synguard/internal/bearer"
 	"github.com/synguard/synguard/internal/blocks"
 	"github.com/synguard/synguard/internal/policy"
 )
@@ -135,8 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if opts.BearerToken != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(opts.BearerToken)) != 1 {
+		if !bearer.Valid(r, opts.BearerToken) {
 			h.refuse(w, &Error{http.StatusUnauthorized, policy.ReasonUnauthorized, "missing or wrong bearer token"}, 1)
 			return
 		}
