@@ -30,8 +30,8 @@ type Options struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Settle bounds how long a step waits, before it takes the queued
-	// work, for a burst of notifications to end (blocks.Ledger.WaitQuiet):
-	// as long as the previous Add or Remove took, at most Settle (default
+	// work, for a burst of notifications to end (blocks.Ledger.WaitQuiet:
+	// until none has arrived for its quiet gap), at most Settle (default
 	// 1 s; negative: never waits). A lone notification never waits.
 	Settle time.Duration
 }
@@ -81,9 +81,6 @@ type Driver struct {
 	saidAgain int
 
 	kick chan struct{}
-	// lastCall is how long the previous Add or Remove took (step's
-	// goroutine only): the settle of the next step.
-	lastCall time.Duration
 }
 
 // New returns a Driver; Run starts it.

@@ -123,11 +123,7 @@ func (d *Driver) step(ctx context.Context) {
 func (d *Driver) timed(op string, n int, call func() error) error {
 	t0 := time.Now()
 	err := call()
-	took := time.Since(t0)
-	d.m.callDur.WithLabelValues(op).Observe(took.Seconds())
-	if op == opAdd || op == opRemove {
-		d.lastCall = took
-	}
+	d.m.callDur.WithLabelValues(op).Observe(time.Since(t0).Seconds())
 	if n >= 0 {
 		d.m.callEntries.WithLabelValues(op).Observe(float64(n))
 	}
